@@ -1,0 +1,184 @@
+//! First run: the setup token and the first admin.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use servos_common::secret::SecretText;
+use servos_common::token::{self, SETUP_TOKEN_PREFIX};
+use subtle::ConstantTimeEq as _;
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, AuditEvent, Origin};
+use crate::http::error::ApiError;
+use crate::store::users::UserRow;
+use crate::store::{self, setup_token, tx, users, DbConn, StoreError};
+
+use super::failures;
+use super::role::Role;
+use super::validate;
+
+/// Name of the token file inside the data directory.
+pub const TOKEN_FILE: &str = "setup_token";
+
+/// Path of the token file.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(TOKEN_FILE)
+}
+
+/// Why the setup token could not be prepared at start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Database failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The token file could not be written or removed.
+    #[error("cannot write {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The random number generator failed.
+    #[error(transparent)]
+    Random(#[from] token::RandomError),
+}
+
+impl From<diesel::result::Error> for SetupError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(StoreError::Query(e))
+    }
+}
+
+/// At start: when no admin exists, issues a fresh setup token (hash in the
+/// database, the token in a 0600 file) and returns it to be announced;
+/// otherwise removes any leftover token.
+pub fn prepare(conn: &mut DbConn, data_dir: &Path) -> Result<Option<SecretText>, SetupError> {
+    let path = token_path(data_dir);
+    let token = tx::write(conn, |conn| -> Result<_, SetupError> {
+        if users::count_live_admins(conn)? > 0 {
+            setup_token::clear(conn)?;
+            return Ok(None);
+        }
+        let token = token::generate(SETUP_TOKEN_PREFIX)?;
+        setup_token::replace(conn, &token::sha256_hex(token.expose()), store::now())?;
+        write_token_file(&path, &token)?;
+        Ok(Some(token))
+    })?;
+    if token.is_none() {
+        remove_token_file(&path)?;
+    }
+    Ok(token)
+}
+
+fn write_token_file(path: &Path, token: &SecretText) -> Result<(), SetupError> {
+    let tmp = path.with_extension("tmp");
+    let io = |source| SetupError::File {
+        path: path.to_owned(),
+        source,
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(token.expose().as_bytes()).map_err(io)?;
+    file.write_all(b"\n").map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn remove_token_file(path: &Path) -> Result<(), SetupError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SetupError::File {
+            path: path.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /api/v1/setup`: checks the token in constant time and creates the
+/// first admin; the token is single-use.
+pub async fn complete(
+    state: &AppState,
+    origin: Origin,
+    token: SecretText,
+    email: &str,
+    password: SecretText,
+) -> Result<UserRow, ApiError> {
+    let email = validate::email(email)?;
+    validate::new_password(&password)?;
+    let presented_hash = token::sha256_hex(token.expose());
+    // Cheap refusal before spending a hash when setup is already done.
+    if state.db(|conn| Ok(users::count_live_admins(conn)?)).await? > 0 {
+        return Err(ApiError::Gone);
+    }
+    let password_hash = state.hasher.hash(password).await?;
+    let chain = state.audit_chain.clone();
+    let origin_for_failure = origin.clone();
+    let user = state
+        .db(move |conn| {
+            tx::write(conn, |conn| {
+                if users::count_live_admins(conn)? > 0 {
+                    return Err(ApiError::Gone);
+                }
+                let Some(stored) = setup_token::current_hash(conn)? else {
+                    return Err(ApiError::Gone);
+                };
+                if !bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
+                    return Err(ApiError::InvalidSetupToken);
+                }
+                if setup_token::consume(conn, &stored)? != 1 {
+                    return Err(ApiError::Gone);
+                }
+                let now = store::now();
+                let user = UserRow {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    email,
+                    password_hash,
+                    role: Role::Admin.as_str().into(),
+                    created_at: now,
+                    updated_at: now,
+                    deleted_at: None,
+                };
+                users::insert(conn, &user)?;
+                audit::append(
+                    conn,
+                    &chain,
+                    &origin,
+                    AuditEvent::on(Actor::Anonymous, "setup.completed", "user", &user.id)
+                        .with_fields(vec!["email", "role", "password"]),
+                )?;
+                Ok(user)
+            })
+        })
+        .await;
+    match &user {
+        Err(ApiError::InvalidSetupToken) => {
+            failures::record(
+                state,
+                &origin_for_failure,
+                AuditEvent {
+                    actor: Actor::Anonymous,
+                    action: "setup.rejected",
+                    target_type: None,
+                    target_id: None,
+                    fields: Vec::new(),
+                },
+            )
+            .await;
+        }
+        Ok(_) => {
+            if let Err(e) = remove_token_file(&token_path(&state.config.data_dir)) {
+                tracing::error!(error = %e, "setup done but the token file could not be removed");
+            }
+            tracing::info!("setup complete: first admin created; the setup token is used up");
+        }
+        Err(_) => {}
+    }
+    user
+}

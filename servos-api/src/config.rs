@@ -1,0 +1,190 @@
+//! Configuration, read once at start from the environment (or flags).
+//! Each setting is documented where it is declared.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::store::DatabaseTarget;
+
+/// Settings of `servos-api serve` and the other subcommands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Data directory: the SQLite database and the first-run setup token.
+    #[arg(long, env = "SERVOS_DATA_DIR", default_value = "/var/lib/servos")]
+    pub data_dir: PathBuf,
+    /// `postgres://...` selects PostgreSQL; unset means SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address to listen on, host:port.
+    #[arg(long, env = "SERVOS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain; with `--tls-key`, the API serves HTTPS itself.
+    #[arg(long, env = "SERVOS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "SERVOS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The URL users reach the API at (e.g. behind a reverse proxy); its
+    /// origin is the only one accepted for state-changing requests, and
+    /// `https://` makes cookies `Secure`.
+    #[arg(long, env = "SERVOS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs.
+    #[arg(long, env = "SERVOS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// General rate limit per client IP: `REQUESTS/SECONDS`.
+    #[arg(long, env = "SERVOS_RATE_LIMIT", default_value = "200/30", value_parser = parse_rate)]
+    pub rate_limit: (u32, u64),
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "SERVOS_SESSION_IDLE_MINUTES", default_value_t = 720)]
+    pub session_idle_minutes: u32,
+    /// Hours after login at which a session ends regardless of activity.
+    #[arg(long, env = "SERVOS_SESSION_MAX_HOURS", default_value_t = 168)]
+    pub session_max_hours: u32,
+    /// Database connections per API process.
+    #[arg(long, env = "SERVOS_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "SERVOS_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn parse_rate(text: &str) -> Result<(u32, u64), String> {
+    let (requests, seconds) = text
+        .split_once('/')
+        .ok_or("expected REQUESTS/SECONDS, e.g. 200/30")?;
+    let requests = requests.trim().parse::<u32>().map_err(|e| e.to_string())?;
+    let seconds = seconds.trim().parse::<u64>().map_err(|e| e.to_string())?;
+    if requests == 0 || seconds == 0 {
+        return Err("both numbers must be positive".into());
+    }
+    Ok((requests, seconds))
+}
+
+/// PEM files for serving HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// The resolved configuration the running API uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database.
+    pub database: DatabaseTarget,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// HTTPS, when served directly.
+    pub tls: Option<TlsFiles>,
+    /// `scheme://host[:port]` of `SERVOS_PUBLIC_URL`.
+    pub public_origin: Option<String>,
+    /// Trusted reverse proxies.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// General per-IP limit: requests per window.
+    pub rate_limit: (u32, Duration),
+    /// Session idle timeout.
+    pub session_idle_timeout: chrono::Duration,
+    /// Session absolute lifetime.
+    pub session_max_age: chrono::Duration,
+    /// Pool size.
+    pub db_pool_size: u32,
+}
+
+impl Config {
+    /// Resolves settings; the error names the setting at fault.
+    pub fn from_settings(s: &Settings) -> Result<Self, String> {
+        let public_origin = s.public_url.as_deref().map(origin_of).transpose()?;
+        Ok(Self {
+            database: DatabaseTarget::from_env(s.database_url.as_deref(), &s.data_dir),
+            data_dir: s.data_dir.clone(),
+            listen: s.listen,
+            tls: match (&s.tls_cert, &s.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
+            public_origin,
+            trusted_proxies: s.trusted_proxies.clone(),
+            rate_limit: (s.rate_limit.0, Duration::from_secs(s.rate_limit.1)),
+            session_idle_timeout: chrono::Duration::minutes(i64::from(
+                s.session_idle_minutes.max(1),
+            )),
+            session_max_age: chrono::Duration::hours(i64::from(s.session_max_hours.max(1))),
+            db_pool_size: s.db_pool_size.max(1),
+        })
+    }
+
+    /// Defaults for a data directory and database (used by tests and tools).
+    pub fn new(data_dir: PathBuf, database: DatabaseTarget) -> Self {
+        Self {
+            data_dir,
+            database,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: None,
+            public_origin: None,
+            trusted_proxies: Vec::new(),
+            rate_limit: (200, Duration::from_secs(30)),
+            session_idle_timeout: chrono::Duration::minutes(720),
+            session_max_age: chrono::Duration::hours(168),
+            db_pool_size: 8,
+        }
+    }
+
+    /// True when users reach the API over HTTPS (cookies get `Secure`, HSTS is sent).
+    pub fn secure_cookies(&self) -> bool {
+        self.tls.is_some()
+            || self
+                .public_origin
+                .as_deref()
+                .is_some_and(|o| o.starts_with("https://"))
+    }
+}
+
+/// `scheme://host[:port]` of a URL, lowercased.
+fn origin_of(url: &str) -> Result<String, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or("SERVOS_PUBLIC_URL must look like https://servos.example.com")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err("SERVOS_PUBLIC_URL must start with http:// or https://".into());
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err("SERVOS_PUBLIC_URL has no host".into());
+    }
+    Ok(format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_origins() {
+        assert_eq!(parse_rate("200/30"), Ok((200, 30)));
+        assert!(parse_rate("0/30").is_err() && parse_rate("abc").is_err());
+        assert_eq!(
+            origin_of("HTTPS://Servos.Example.com/ui/"),
+            Ok("https://servos.example.com".into())
+        );
+        assert!(origin_of("ftp://x").is_err() && origin_of("nohost").is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! Enforces each route's tier before any handler runs: authenticates the
+//! caller (bearer API token or session cookie) and checks the role.
+//!
+//! Fails closed: a path or method missing from the route table is answered
+//! here (404/405) and never reaches a handler.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage as _, ResponseError as _};
+
+use crate::accounts::principal::Principal;
+use crate::accounts::role::Role;
+use crate::accounts::{failures, sessions, tokens};
+use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent};
+use crate::http::error::ApiError;
+use crate::http::extract::origin_of;
+use crate::http::routes::{Tier, TierTable};
+
+/// The middleware function.
+pub async fn middleware<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    match authorize(&req).await {
+        Ok(Some(principal)) => {
+            req.extensions_mut().insert(principal);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let response = e.error_response();
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+async fn authorize(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> {
+    let (Some(table), Some(state)) = (
+        req.app_data::<web::Data<TierTable>>(),
+        req.app_data::<web::Data<AppState>>(),
+    ) else {
+        return Err(ApiError::internal("route table or state missing"));
+    };
+    let pattern = req.match_pattern().ok_or(ApiError::NotFound)?;
+    let tier = table.tier(req.method(), &pattern).map_err(|path_exists| {
+        if path_exists {
+            ApiError::MethodNotAllowed
+        } else {
+            ApiError::NotFound
+        }
+    })?;
+    let required = match tier {
+        Tier::Public => return Ok(None),
+        Tier::Blocked => return Err(ApiError::Blocked),
+        Tier::Viewer => Role::Viewer,
+        Tier::Deployer => Role::Deployer,
+        Tier::Admin => Role::Admin,
+    };
+    let principal = authenticate(req, state).await?;
+    if principal.role < required {
+        tracing::warn!(
+            role = principal.role.as_str(),
+            "role too low for this route"
+        );
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Some(principal))
+}
+
+async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<Principal, ApiError> {
+    let origin = origin_of(req.request());
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim().to_owned());
+    if let Some(bearer) = bearer {
+        if let Some(ip) = &origin.client_ip {
+            state.limits.auth_failures.check(ip)?;
+        }
+        let found = state
+            .db(move |conn| Ok(tokens::authenticate(conn, &bearer)?))
+            .await?;
+        return match found {
+            Some(principal) => Ok(principal),
+            None => {
+                failures::record(
+                    state,
+                    &origin,
+                    AuditEvent {
+                        actor: Actor::Anonymous,
+                        action: "api_token.rejected",
+                        target_type: None,
+                        target_id: None,
+                        fields: Vec::new(),
+                    },
+                )
+                .await;
+                Err(ApiError::Unauthenticated)
+            }
+        };
+    }
+    let Some(cookie) = req.cookie(sessions::COOKIE) else {
+        return Err(ApiError::Unauthenticated);
+    };
+    let idle = state.config.session_idle_timeout;
+    let value = cookie.value().to_owned();
+    state
+        .db(move |conn| Ok(sessions::authenticate(conn, &value, idle)?))
+        .await?
+        .ok_or(ApiError::Unauthenticated)
+}

@@ -1,0 +1,34 @@
+//! Liveness and readiness.
+
+use actix_web::{web, HttpResponse};
+use diesel::connection::SimpleConnection as _;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+
+/// Health status body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `ok` or `ready`.
+    pub status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Status)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Status { status: "ok" })
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, body = Status), (status = 503, body = crate::http::error::ErrorBody)))]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state
+        .db(|conn| {
+            conn.batch_execute("SELECT 1")
+                .map_err(|_| ApiError::Unavailable)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Status { status: "ready" }))
+}

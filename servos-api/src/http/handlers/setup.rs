@@ -1,0 +1,48 @@
+//! `POST /api/v1/setup`: the first admin, with the setup token.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use servos_common::secret::SecretText;
+
+use crate::accounts::setup;
+use crate::app::AppState;
+use crate::audit::Origin;
+use crate::http::error::ApiError;
+use crate::http::json::StrictJson;
+
+use super::views::UserView;
+
+/// Setup request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// The token from the log or `$SERVOS_DATA_DIR/setup_token`.
+    #[schema(value_type = String)]
+    pub token: SecretText,
+    /// The first admin's email.
+    pub email: String,
+    /// The first admin's password (12 characters or more).
+    #[schema(value_type = String)]
+    pub password: SecretText,
+}
+
+/// Creates the first admin. Single use: 410 once an admin exists.
+#[utoipa::path(post, path = "/api/v1/setup", tag = "session", request_body = SetupRequest, responses(
+    (status = 201, body = UserView), (status = 401, body = crate::http::error::ErrorBody),
+    (status = 410, body = crate::http::error::ErrorBody)))]
+pub async fn complete(
+    state: web::Data<AppState>,
+    origin: Origin,
+    body: StrictJson<SetupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(ip) = &origin.client_ip {
+        state.limits.auth_failures.check(ip)?;
+    }
+    let SetupRequest {
+        token,
+        email,
+        password,
+    } = body.0;
+    let user = setup::complete(&state, origin, token, &email, password).await?;
+    Ok(HttpResponse::Created().json(UserView::try_from(user)?))
+}

@@ -1,0 +1,47 @@
+//! The OpenAPI document, generated from the handlers' annotations. A test
+//! checks that it lists exactly the routes of the route table.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::Modify;
+use utoipa::OpenApi;
+
+use crate::http::handlers::{audit, health, me, openapi, session, setup, tokens, users};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ServOS API", description = "Self-hosted deployment control plane."),
+    paths(
+        health::healthz, health::readyz, openapi::document,
+        setup::complete, session::login, session::logout,
+        me::show, me::change_password,
+        users::list, users::create, users::show, users::update, users::delete,
+        tokens::list, tokens::create, tokens::revoke,
+        audit::list, audit::export_csv,
+    ),
+    modifiers(&SecuritySchemes),
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("svs_ API token")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::accounts::sessions::COOKIE,
+            ))),
+        );
+    }
+}

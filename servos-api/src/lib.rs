@@ -1,0 +1,13 @@
+//! The ServOS control plane: HTTP API, storage, accounts and audit trail.
+//!
+//! See `docs/ARCHITECTURE.md` for the map of this crate.
+
+pub mod accounts;
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod serve;
+pub mod store;
+pub mod vault;

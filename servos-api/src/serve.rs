@@ -1,0 +1,153 @@
+//! Process start-up: logging, master key, database, setup token, and the
+//! HTTP(S) server; plus the offline `audit verify` command.
+
+use std::os::unix::fs::DirBuilderExt as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use servos_common::master_key::{MasterKey, MASTER_KEY_VAR};
+
+use crate::accounts::setup;
+use crate::app::{app, AppState};
+use crate::audit::verify::{self, Verdict};
+use crate::config::{Config, LogFormat, Settings, TlsFiles};
+use crate::store::{self, sessions};
+
+/// How often expired sessions are swept.
+const SESSION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Initialises tracing (`RUST_LOG` filters, default `info`) and routes
+/// panics to the log.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(
+            location,
+            "panic; the request was answered with a generic 500"
+        );
+    }));
+}
+
+/// Reads and checks the master key before anything else touches data.
+fn master_key() -> anyhow::Result<MasterKey> {
+    let raw = std::env::var(MASTER_KEY_VAR).ok();
+    MasterKey::parse(raw.as_deref()).map_err(anyhow::Error::from)
+}
+
+fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let master = master_key()?;
+    // Everything ServOS creates (database, WAL, setup token) is private.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let config = Config::from_settings(settings).map_err(anyhow::Error::msg)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    tracing::info!(backend = config.database.backend_name(), "opening database");
+    Ok(AppState::open(config, &master)?)
+}
+
+/// `servos-api serve`.
+pub fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let state = open_state(settings)?;
+    let config = state.config.clone();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = config
+        .public_origin
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{}", config.listen));
+    {
+        let mut conn = state.pool.get().context("database connection")?;
+        if let Some(token) = setup::prepare(&mut conn, &config.data_dir)? {
+            tracing::warn!(
+                "first run: no admin exists. Create one at {url}/setup (or POST {url}/api/v1/setup) with setup token {} (also in {})",
+                token.expose(),
+                setup::token_path(&config.data_dir).display()
+            );
+        }
+    }
+    tracing::warn!(
+        "the master key cannot be recovered: without it every stored secret is lost; keep a backup of {MASTER_KEY_VAR}"
+    );
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(run_server(state, &url))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_server(state: AppState, url: &str) -> anyhow::Result<()> {
+    let config = state.config.clone();
+    actix_web::rt::spawn(sweep_sessions(state.clone()));
+    let server = actix_web::HttpServer::new(move || app(state.clone())).shutdown_timeout(10);
+    let server = match &config.tls {
+        Some(tls) => server.bind_rustls_0_23(config.listen, tls_config(tls)?),
+        None => server.bind(config.listen),
+    }
+    .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!("ServOS API listening on {url}");
+    server.run().await.context("HTTP server failed")
+}
+
+async fn sweep_sessions(state: AppState) {
+    let idle = state.config.session_idle_timeout;
+    let mut tick = tokio::time::interval(SESSION_SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        let swept = state
+            .db(move |conn| {
+                let now = store::now();
+                Ok(sessions::delete_expired(conn, now, now - idle)?)
+            })
+            .await;
+        if let Err(e) = swept {
+            tracing::warn!(error = %e, "session sweep failed");
+        }
+    }
+}
+
+fn tls_config(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let certs = rustls_pemfile::certs(&mut read(&files.cert)?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .context("SERVOS_TLS_CERT is not a PEM certificate chain")?;
+    let key = rustls_pemfile::private_key(&mut read(&files.key)?.as_slice())
+        .context("SERVOS_TLS_KEY is not a PEM private key")?
+        .context("SERVOS_TLS_KEY holds no private key")?;
+    rustls::ServerConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("TLS certificate and key do not match")
+}
+
+/// `servos-api audit verify`: exit 0 when the chain is intact, 1 otherwise.
+pub fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let state = open_state(settings)?;
+    let mut conn = state.pool.get().context("database connection")?;
+    let verdict =
+        verify::verify(&mut conn, &state.audit_chain).context("reading the audit trail")?;
+    println!("{verdict}");
+    Ok(match verdict {
+        Verdict::Intact { .. } => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}

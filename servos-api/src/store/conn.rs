@@ -1,0 +1,141 @@
+//! Connections to either backend, the pool, and migrations at start.
+//!
+//! Every dialect difference of the store lives in this file and `tx.rs`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::StoreError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// Advisory lock id that serialises migrations between API replicas.
+const MIGRATION_LOCK_ID: i64 = 0x5e72_0500_0001;
+
+pub use multi::DbConn;
+
+#[allow(missing_docs)] // the derive generates undocumented helper items
+mod multi {
+    use diesel::pg::PgConnection;
+    use diesel::sqlite::SqliteConnection;
+
+    /// A connection to whichever backend is configured.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConn {
+        /// PostgreSQL (`DATABASE_URL=postgres://...`).
+        Pg(PgConnection),
+        /// SQLite, the embedded default.
+        Sqlite(SqliteConnection),
+    }
+}
+
+/// Which backend a database URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+    /// A SQLite database file.
+    Sqlite(std::path::PathBuf),
+}
+
+impl DatabaseTarget {
+    /// `postgres://` or `postgresql://` URLs select PostgreSQL; absent means
+    /// `servos.db` in the data directory.
+    pub fn from_env(database_url: Option<&str>, data_dir: &Path) -> Self {
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::Postgres(url.to_owned())
+            }
+            Some(path) if !path.is_empty() => {
+                Self::Sqlite(path.strip_prefix("sqlite://").unwrap_or(path).into())
+            }
+            _ => Self::Sqlite(data_dir.join("servos.db")),
+        }
+    }
+
+    /// A short name for logs: the backend, never the URL (it may hold a password).
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgresql",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    fn establish(&self) -> Result<DbConn, ConnectionError> {
+        match self {
+            Self::Postgres(url) => PgConnection::establish(url).map(DbConn::Pg),
+            Self::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // WAL lets readers run beside the single writer; the busy
+                // timeout makes writers queue instead of failing at once.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+/// r2d2 manager that opens the configured backend with its settings.
+#[derive(Debug)]
+pub struct Manager(DatabaseTarget);
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        self.0.establish().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+/// The connection pool.
+pub type Pool = r2d2::Pool<Manager>;
+
+/// Applies pending migrations for the target's backend, then opens a pool.
+pub fn open(target: &DatabaseTarget, max_size: u32) -> Result<Pool, StoreError> {
+    migrate(target)?;
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(Manager(target.clone()))
+        .map_err(StoreError::Pool)
+}
+
+fn migrate(target: &DatabaseTarget) -> Result<(), StoreError> {
+    match target.establish()? {
+        DbConn::Sqlite(mut conn) => conn
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(drop)
+            .map_err(|e| StoreError::Migration(e.to_string())),
+        DbConn::Pg(mut conn) => {
+            conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))?;
+            let result = conn
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(drop)
+                .map_err(|e| StoreError::Migration(e.to_string()));
+            conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
+            result
+        }
+    }
+}

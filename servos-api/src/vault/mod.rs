@@ -1,0 +1,127 @@
+//! Encryption of stored secrets under the master key.
+//!
+//! At start the master key must open the database's key-check value; on the
+//! first start that value and the audit chain key are created, sealed under
+//! the master key, in one transaction.
+
+use ring::rand::{SecureRandom, SystemRandom};
+use servos_common::envelope::{Aad, EnvelopeError};
+use servos_common::master_key::MasterKey;
+use servos_common::secret::SecretBytes;
+use zeroize::Zeroizing;
+
+use crate::store::system_keys::{self, SystemKeyRow};
+use crate::store::{self, tx, DbConn, StoreError};
+
+const KEY_CHECK: &str = "key_check";
+const AUDIT_CHAIN_KEY: &str = "audit_chain_key";
+const KEY_CHECK_PLAINTEXT: &[u8] = b"servos key check v1";
+
+/// Why the vault could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The master key is valid but is not the one this database was made with.
+    #[error(
+        "this master key does not open this database (SERVOS_MASTER_KEY differs from the key it was created with, id {stored_key_id}); start with the original key"
+    )]
+    WrongMasterKey {
+        /// Id of the key the database expects.
+        stored_key_id: String,
+    },
+    /// A sealed system value is damaged.
+    #[error("sealed system value `{name}` cannot be read: {source}")]
+    Damaged {
+        /// Which value.
+        name: String,
+        /// What failed.
+        source: EnvelopeError,
+    },
+    /// Sealing failed (random number generator).
+    #[error("cannot seal a system value: {0}")]
+    Seal(#[from] EnvelopeError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for VaultError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(StoreError::Query(e))
+    }
+}
+
+fn aad(name: &str) -> Aad<'_> {
+    Aad {
+        table: "system_keys",
+        column: "value",
+        row_id: name,
+    }
+}
+
+/// The keys the running API holds in memory, opened from the database.
+#[derive(Debug)]
+pub struct Vault {
+    audit_chain_key: SecretBytes,
+}
+
+impl Vault {
+    /// Checks that `master` opens this database and loads the system keys,
+    /// creating them on the first start.
+    pub fn open(conn: &mut DbConn, master: &MasterKey) -> Result<Self, VaultError> {
+        tx::write(conn, |conn| {
+            let key = master.envelope();
+            match system_keys::find(conn, KEY_CHECK)? {
+                Some(row) => {
+                    let opened = key.open(&aad(KEY_CHECK), &row.value);
+                    if !matches!(&opened, Ok(v) if v.expose() == KEY_CHECK_PLAINTEXT) {
+                        return Err(VaultError::WrongMasterKey {
+                            stored_key_id: row.key_id,
+                        });
+                    }
+                }
+                None => {
+                    let now = store::now();
+                    system_keys::insert(
+                        conn,
+                        &SystemKeyRow {
+                            name: KEY_CHECK.into(),
+                            value: key.seal(&aad(KEY_CHECK), KEY_CHECK_PLAINTEXT)?,
+                            key_id: key.id().into(),
+                            created_at: now,
+                        },
+                    )?;
+                    let mut fresh = Zeroizing::new([0u8; 32]);
+                    SystemRandom::new()
+                        .fill(&mut *fresh)
+                        .map_err(|_| EnvelopeError::Random)?;
+                    system_keys::insert(
+                        conn,
+                        &SystemKeyRow {
+                            name: AUDIT_CHAIN_KEY.into(),
+                            value: key.seal(&aad(AUDIT_CHAIN_KEY), &*fresh)?,
+                            key_id: key.id().into(),
+                            created_at: now,
+                        },
+                    )?;
+                }
+            }
+            let row =
+                system_keys::find(conn, AUDIT_CHAIN_KEY)?.ok_or_else(|| VaultError::Damaged {
+                    name: AUDIT_CHAIN_KEY.into(),
+                    source: EnvelopeError::TooShort,
+                })?;
+            let audit_chain_key =
+                key.open(&aad(AUDIT_CHAIN_KEY), &row.value)
+                    .map_err(|source| VaultError::Damaged {
+                        name: AUDIT_CHAIN_KEY.into(),
+                        source,
+                    })?;
+            Ok(Self { audit_chain_key })
+        })
+    }
+
+    /// The key that chains audit entries.
+    pub fn audit_chain_key(&self) -> &SecretBytes {
+        &self.audit_chain_key
+    }
+}
