@@ -25,3 +25,39 @@ pub async fn middleware<B: MessageBody>(
         Err(_) => Err(ApiError::internal("a handler panicked").into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App};
+
+    #[actix_web::test]
+    async fn a_panic_becomes_a_generic_500() {
+        let app = test::init_service(
+            App::new()
+                .route(
+                    "/boom",
+                    web::get().to(|| async {
+                        panic!("secret-canary in a panic message");
+                        #[allow(unreachable_code)]
+                        ""
+                    }),
+                )
+                .wrap(from_fn(super::middleware)),
+        )
+        .await;
+        let res =
+            test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        let err = res.expect_err("the panic is turned into an error");
+        let response = err.error_response();
+        assert_eq!(response.status(), 500);
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("\"internal\"") && !text.contains("secret-canary"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! The audit trail: one entry per mutating request with actor, action,
+//! target, request id and IP; no secret values; append-only; chained.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use servos_api::audit::verify::{verify, Verdict};
+use servos_api::http::routes::{self, Tier};
+use servos_api::store::audit_log::{self, AuditRow};
+
+use crate::both_backends;
+use crate::harness::{callers, ip, json_req, request, send, Backend, TestApp, PASSWORD};
+
+fn all_entries(app: &TestApp) -> Vec<AuditRow> {
+    let mut conn = app.state.pool.get().expect("conn");
+    audit_log::chain_batch(&mut conn, 0, 100_000).expect("entries")
+}
+
+/// One mutating request and the entry it must leave.
+struct Step {
+    method: &'static str,
+    route: &'static str,
+    uri: String,
+    body: Value,
+    auth: (String, String),
+    action: &'static str,
+    actor_type: &'static str,
+}
+
+async fn every_mutating_route_leaves_one_entry(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    let who = callers(&app, &svc).await;
+    let admin = (
+        "Authorization".to_owned(),
+        format!("Bearer {}", who.admin_token),
+    );
+    let session = |c: &str| ("Cookie".to_owned(), format!("servos_session={c}"));
+    let secret_password = "canary-password-5f1e9d2a";
+    let mut covered = BTreeSet::new();
+    let mut secrets = vec![
+        PASSWORD.to_owned(),
+        secret_password.to_owned(),
+        who.admin_token.clone(),
+    ];
+
+    // Creates a user; the rest of the steps act on it.
+    let (status, _, user) = send(
+        &svc,
+        json_req(
+            "POST",
+            "/api/v1/users",
+            ip(7),
+            json!({"email": "target@example.com", "password": secret_password, "role": "viewer"}),
+        )
+        .insert_header(admin.clone()),
+    )
+    .await;
+    assert_eq!(status, 201);
+    covered.insert("POST /api/v1/users");
+    let user_id = user["id"].as_str().expect("id").to_owned();
+    let cookie = crate::harness::login(&svc, "admin@example.com").await;
+    covered.insert("POST /api/v1/login");
+
+    let steps = vec![
+        Step {
+            method: "PATCH",
+            route: "/api/v1/users/{id}",
+            uri: format!("/api/v1/users/{user_id}"),
+            body: json!({"role": "deployer", "password": secret_password}),
+            auth: admin.clone(),
+            action: "user.updated",
+            actor_type: "api_token",
+        },
+        Step {
+            method: "POST",
+            route: "/api/v1/tokens",
+            uri: "/api/v1/tokens".into(),
+            body: json!({"name": "audited", "role": "viewer"}),
+            auth: session(&cookie),
+            action: "api_token.created",
+            actor_type: "user",
+        },
+        Step {
+            method: "DELETE",
+            route: "/api/v1/users/{id}",
+            uri: format!("/api/v1/users/{user_id}"),
+            body: Value::Null,
+            auth: admin.clone(),
+            action: "user.deleted",
+            actor_type: "api_token",
+        },
+        Step {
+            method: "PUT",
+            route: "/api/v1/me/password",
+            uri: "/api/v1/me/password".into(),
+            body: json!({"current_password": PASSWORD, "new_password": secret_password}),
+            auth: session(&crate::harness::login(&svc, "viewer@example.com").await),
+            action: "user.password_changed",
+            actor_type: "user",
+        },
+        Step {
+            method: "POST",
+            route: "/api/v1/logout",
+            uri: "/api/v1/logout".into(),
+            body: Value::Null,
+            auth: session(&cookie),
+            action: "session.logout",
+            actor_type: "user",
+        },
+    ];
+    let mut created_token_id = None;
+    for step in steps {
+        let before = all_entries(&app).len();
+        let mut req = if step.body.is_null() {
+            request(step.method, &step.uri, ip(7))
+        } else {
+            json_req(step.method, &step.uri, ip(7), step.body.clone())
+        };
+        req = req.insert_header((step.auth.0.as_str(), step.auth.1.as_str()));
+        let (status, headers, body) = send(&svc, req).await;
+        assert!(
+            (200..300).contains(&status),
+            "{} {}: {status} {body}",
+            step.method,
+            step.uri
+        );
+        if let Some(token) = body["token"].as_str() {
+            secrets.push(token.to_owned());
+            created_token_id = body["api_token"]["id"].as_str().map(str::to_owned);
+        }
+        let entries = all_entries(&app);
+        assert_eq!(
+            entries.len(),
+            before + 1,
+            "{} {} leaves exactly one entry",
+            step.method,
+            step.uri
+        );
+        let entry = entries.last().expect("entry");
+        assert_eq!(entry.action, step.action);
+        assert_eq!(entry.actor_type, step.actor_type);
+        assert!(entry.actor_id.is_some(), "actor id");
+        assert!(
+            entry.target_type.is_some() && entry.target_id.is_some(),
+            "target"
+        );
+        assert_eq!(entry.client_ip.as_deref(), Some("192.0.2.7"));
+        let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+        assert_eq!(
+            entry.request_id.as_deref(),
+            request_id,
+            "request id matches the response header"
+        );
+        covered.insert(Box::leak(
+            format!("{} {}", step.method, step.route).into_boxed_str(),
+        ));
+    }
+    let id = created_token_id.expect("token created");
+    let before = all_entries(&app).len();
+    let (status, _, _) = send(
+        &svc,
+        request("DELETE", &format!("/api/v1/tokens/{id}"), ip(7)).insert_header(admin.clone()),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(all_entries(&app).len(), before + 1);
+    assert_eq!(
+        all_entries(&app)
+            .last()
+            .map(|e| e.action.clone())
+            .as_deref(),
+        Some("api_token.revoked")
+    );
+    covered.insert("DELETE /api/v1/tokens/{id}");
+    covered.insert("POST /api/v1/setup");
+
+    // Failed authentication is audited too.
+    let before = all_entries(&app).len();
+    let (status, _, _) = send(
+        &svc,
+        json_req(
+            "POST",
+            "/api/v1/login",
+            ip(8),
+            json!({"email": "admin@example.com", "password": "not the password"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let entries = all_entries(&app);
+    assert_eq!(entries.len(), before + 1);
+    assert_eq!(
+        entries.last().map(|e| e.action.as_str()),
+        Some("session.login_failed")
+    );
+
+    let mutating: BTreeSet<String> = routes::table()
+        .into_iter()
+        .filter(|r| r.tier != Tier::Blocked && r.method != actix_web::http::Method::GET)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let covered: BTreeSet<String> = covered.into_iter().map(str::to_owned).collect();
+    assert_eq!(
+        covered, mutating,
+        "every mutating route is covered by this test"
+    );
+
+    // No secret value anywhere in the trail, nor in its exports.
+    let (_, _, listed) = send(
+        &svc,
+        request("GET", "/api/v1/audit?limit=500", ip(7)).insert_header(admin.clone()),
+    )
+    .await;
+    let csv = actix_web::test::call_and_read_body(
+        &svc,
+        request("GET", "/api/v1/audit.csv", ip(7))
+            .insert_header(admin)
+            .to_request(),
+    )
+    .await;
+    let raw = format!("{:?}", all_entries(&app));
+    for secret in &secrets {
+        for haystack in [
+            &raw,
+            &listed.to_string(),
+            &String::from_utf8_lossy(&csv).into_owned(),
+        ] {
+            assert!(
+                !haystack.contains(secret.as_str()),
+                "a secret value reached the audit trail"
+            );
+        }
+    }
+    let mut conn = app.state.pool.get().expect("conn");
+    assert!(matches!(
+        verify(&mut conn, &app.state.audit_chain),
+        Ok(Verdict::Intact { .. })
+    ));
+}
+
+async fn entries_cannot_be_changed_and_edits_are_detected(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    callers(&app, &svc).await;
+    assert!(app
+        .db
+        .execute("UPDATE audit_log SET action = 'forged' WHERE seq = 2")
+        .is_err());
+    assert!(app
+        .db
+        .execute("DELETE FROM audit_log WHERE seq = 2")
+        .is_err());
+    if backend == Backend::Postgres {
+        assert!(app.db.execute("TRUNCATE audit_log").is_err());
+    }
+    let chain = &app.state.audit_chain;
+    let mut conn = app.state.pool.get().expect("conn");
+    let total = all_entries(&app).len() as i64;
+    assert_eq!(
+        verify(&mut conn, chain).expect("verify"),
+        Verdict::Intact { entries: total }
+    );
+    let drop_triggers = match backend {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+        Backend::Postgres => "DROP TRIGGER audit_log_no_update ON audit_log;",
+    };
+    app.db
+        .execute(drop_triggers)
+        .expect("drop triggers as an attacker would");
+    app.db
+        .execute("UPDATE audit_log SET actor_label = 'someone-else' WHERE seq = 3")
+        .expect("edit");
+    assert_eq!(
+        verify(&mut conn, chain).expect("verify"),
+        Verdict::Edited { seq: 3 }
+    );
+    app.db
+        .execute("DELETE FROM audit_log WHERE seq = 3")
+        .expect("delete");
+    assert_eq!(
+        verify(&mut conn, chain).expect("verify"),
+        Verdict::Missing { seq: 3 }
+    );
+}
+
+async fn listing_filters_and_pages(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    let who = callers(&app, &svc).await;
+    let admin = ("Authorization", format!("Bearer {}", who.admin_token));
+    let get = |uri: String| request("GET", &uri, ip(1)).insert_header(admin.clone());
+    let (status, _, page) = send(&svc, get("/api/v1/audit?limit=2".into())).await;
+    assert_eq!(status, 200);
+    let entries = page["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2);
+    let next = page["next_before"].as_i64().expect("more pages");
+    let (_, _, older) = send(&svc, get(format!("/api/v1/audit?limit=2&before={next}"))).await;
+    let first_older = older["entries"][0]["seq"].as_i64().expect("seq");
+    assert!(first_older < next);
+    let (_, _, created) = send(&svc, get("/api/v1/audit?action=user.created".into())).await;
+    let created = created["entries"].as_array().expect("entries");
+    assert_eq!(created.len(), 2);
+    assert!(created.iter().all(|e| e["action"] == "user.created"));
+    let (_, _, by_admin) = send(
+        &svc,
+        get(format!(
+            "/api/v1/audit?actor_id={}&target_type=api_token",
+            who.admin_id
+        )),
+    )
+    .await;
+    assert!(by_admin["entries"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty()));
+    let (_, _, future) = send(&svc, get("/api/v1/audit?since=2999-01-01T00:00:00Z".into())).await;
+    assert_eq!(future["entries"].as_array().map(Vec::len), Some(0));
+    let (status, _, _) = send(&svc, get("/api/v1/audit?bogus=1".into())).await;
+    assert_eq!(status, 400);
+    let res = actix_web::test::call_service(
+        &svc,
+        get("/api/v1/audit.csv?action=user.created".into()).to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv")));
+    let csv = String::from_utf8(actix_web::test::read_body(res).await.to_vec()).expect("utf8");
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .is_some_and(|h| h.starts_with("seq,id,at,actor_type")));
+    assert_eq!(lines.count(), 2);
+}
+
+both_backends!(
+    every_mutating_route_leaves_one_entry,
+    entries_cannot_be_changed_and_edits_are_detected,
+    listing_filters_and_pages,
+);

@@ -1,0 +1,160 @@
+//! The general per-IP rate limit and request hygiene: body limits, strict
+//! JSON, server-managed fields.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::harness::{callers, ip, json_req, request, send, Backend, TestApp, PASSWORD};
+
+async fn per_ip_limit_refuses_the_201st_request(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    for i in 1..=200 {
+        let (status, _, _) = send(&svc, request("GET", "/healthz", ip(50))).await;
+        assert_eq!(status, 200, "request {i}");
+    }
+    let (status, headers, _) = send(&svc, request("GET", "/healthz", ip(50))).await;
+    assert_eq!(status, 429);
+    let retry: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=30).contains(&retry), "{retry}");
+    let (status, _, _) = send(&svc, request("GET", "/healthz", ip(51))).await;
+    assert_eq!(status, 200, "another IP is unaffected");
+}
+
+async fn bodies_are_strict(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    let who = callers(&app, &svc).await;
+    let auth = ("Authorization", format!("Bearer {}", who.admin_token));
+    let (status, _, body) = send(
+        &svc,
+        json_req("POST", "/api/v1/users", ip(1), json!({"email": "x@example.com", "password": PASSWORD, "role": "viewer", "is_root": true}))
+            .insert_header(auth.clone()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown field `is_root`")),
+        "{body}"
+    );
+
+    let forced_id = "00000000-0000-0000-0000-000000000001";
+    let (status, _, body) = send(
+        &svc,
+        json_req(
+            "POST",
+            "/api/v1/users",
+            ip(1),
+            json!({"email": "y@example.com", "password": PASSWORD, "role": "viewer", "id": forced_id, "created_at": "1970-01-01T00:00:00Z"}),
+        )
+        .insert_header(auth.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_ne!(body["id"], forced_id, "server-managed id ignored");
+    assert_ne!(body["created_at"], "1970-01-01T00:00:00Z");
+
+    let (status, _, body) = send(
+        &svc,
+        json_req(
+            "POST",
+            "/api/v1/users",
+            ip(1),
+            json!({"email": "z@example.com", "password": ["secret-canary-123"], "role": "viewer"}),
+        )
+        .insert_header(auth.clone()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        !body.to_string().contains("secret-canary-123"),
+        "errors never echo values"
+    );
+
+    let big = "x".repeat(200 * 1024);
+    let (status, _, _) = send(
+        &svc,
+        json_req(
+            "POST",
+            "/api/v1/tokens",
+            ip(1),
+            json!({"name": big, "role": "viewer"}),
+        )
+        .insert_header(auth.clone()),
+    )
+    .await;
+    assert!(status == 400 || status == 413, "oversized body: {status}");
+
+    let (status, _, _) = send(
+        &svc,
+        request("POST", "/api/v1/tokens", ip(1))
+            .insert_header(auth)
+            .insert_header(("Content-Type", "text/plain"))
+            .set_payload(r#"{"name":"a","role":"viewer"}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "JSON only");
+}
+
+async fn token_roles_are_capped_and_revocable(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    let who = callers(&app, &svc).await;
+    let viewer = ("Authorization", format!("Bearer {}", who.viewer_token));
+    let (status, _, _) = send(
+        &svc,
+        json_req(
+            "POST",
+            "/api/v1/tokens",
+            ip(1),
+            json!({"name": "escalate", "role": "admin"}),
+        )
+        .insert_header(viewer.clone()),
+    )
+    .await;
+    assert_eq!(status, 400, "a viewer cannot mint an admin token");
+    let (_, _, list) = send(
+        &svc,
+        request("GET", "/api/v1/tokens", ip(1)).insert_header(viewer.clone()),
+    )
+    .await;
+    let mine = list.as_array().expect("list");
+    assert_eq!(mine.len(), 1, "a viewer sees only their tokens");
+    assert!(mine[0]["last_used_at"].is_string(), "last use recorded");
+    assert!(
+        !list.to_string().contains(&who.viewer_token),
+        "tokens are never listed"
+    );
+    let id = mine[0]["id"].as_str().expect("id");
+    let (status, _, _) = send(
+        &svc,
+        request("DELETE", &format!("/api/v1/tokens/{id}"), ip(1)).insert_header(viewer.clone()),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _, _) = send(
+        &svc,
+        request("GET", "/api/v1/me", ip(1)).insert_header(viewer),
+    )
+    .await;
+    assert_eq!(status, 401, "revoked token refused");
+    let (status, _, _) = send(
+        &svc,
+        request("GET", "/api/v1/me", ip(1))
+            .insert_header(("Authorization", "Bearer svs_notarealtoken")),
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+both_backends!(
+    per_ip_limit_refuses_the_201st_request,
+    bodies_are_strict,
+    token_roles_are_capped_and_revocable
+);
