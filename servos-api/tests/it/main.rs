@@ -7,3 +7,4 @@ mod limits;
 mod sessions;
 mod setup;
 mod tiers;
+mod vault;
