@@ -11,6 +11,7 @@ use servos_common::master_key::MasterKey;
 
 use crate::accounts::password::PasswordHasher;
 use crate::audit::chain::AuditChain;
+use crate::audit::{self, AuditEvent, Origin};
 use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::http::rate_limit::Limits;
@@ -18,7 +19,7 @@ use crate::http::routes::TierTable;
 use crate::http::{
     access, origin_check, panic_guard, rate_limit, request_context, routes, security_headers,
 };
-use crate::store::{self, DbConn, Pool, StoreError};
+use crate::store::{self, tx, DbConn, Pool, StoreError};
 use crate::vault::{Vault, VaultError};
 
 /// Largest accepted request body.
@@ -65,6 +66,25 @@ impl AppState {
             config: Arc::new(config),
             pool,
         })
+    }
+
+    /// Runs a change and its audit entry in one write transaction: `f` makes
+    /// the change and returns its result with the event to record. If either
+    /// fails, neither is kept.
+    pub async fn audited<T, F>(&self, origin: Origin, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<(T, AuditEvent), ApiError> + Send + 'static,
+    {
+        let chain = self.audit_chain.clone();
+        self.db(move |conn| {
+            tx::write(conn, |conn| {
+                let (value, event) = f(conn)?;
+                audit::append(conn, &chain, &origin, event)?;
+                Ok(value)
+            })
+        })
+        .await
     }
 
     /// Runs blocking database work on a pooled connection off the async runtime.

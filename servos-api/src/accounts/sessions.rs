@@ -5,11 +5,11 @@ use servos_common::secret::SecretText;
 use servos_common::token;
 
 use crate::app::AppState;
-use crate::audit::{self, Actor, AuditEvent, Origin};
+use crate::audit::{Actor, AuditEvent, Origin};
 use crate::http::error::ApiError;
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
-use crate::store::{self, sessions, tx, users, DbConn};
+use crate::store::{self, sessions, users, DbConn};
 
 use super::failures;
 use super::principal::{Credential, Principal};
@@ -63,37 +63,25 @@ pub async fn login(
     let cookie = token::generate("").map_err(ApiError::internal)?;
     let id_hash = token::sha256_hex(cookie.expose());
     let max_age = state.config.session_max_age;
-    let chain = state.audit_chain.clone();
     let user = state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                let now = store::now();
-                sessions::insert(
-                    conn,
-                    &SessionRow {
-                        id_hash,
-                        user_id: user.id.clone(),
-                        created_at: now,
-                        last_seen_at: now,
-                        expires_at: now + max_age,
-                    },
-                )?;
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(
-                        Actor::User {
-                            id: user.id.clone(),
-                            email: user.email.clone(),
-                        },
-                        "session.login",
-                        "user",
-                        &user.id,
-                    ),
-                )?;
-                Ok(user)
-            })
+        .audited(origin, move |conn| {
+            let now = store::now();
+            sessions::insert(
+                conn,
+                &SessionRow {
+                    id_hash,
+                    user_id: user.id.clone(),
+                    created_at: now,
+                    last_seen_at: now,
+                    expires_at: now + max_age,
+                },
+            )?;
+            let actor = Actor::User {
+                id: user.id.clone(),
+                email: user.email.clone(),
+            };
+            let event = AuditEvent::on(actor, "session.login", "user", &user.id);
+            Ok((user, event))
         })
         .await?;
     Ok((cookie, user))
@@ -111,24 +99,16 @@ pub async fn logout(
             "API tokens have no session; revoke the token instead",
         ));
     };
-    let chain = state.audit_chain.clone();
     state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                sessions::delete(conn, &id_hash)?;
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(
-                        principal.actor(),
-                        "session.logout",
-                        "user",
-                        &principal.user_id,
-                    ),
-                )?;
-                Ok(())
-            })
+        .audited(origin, move |conn| {
+            sessions::delete(conn, &id_hash)?;
+            let event = AuditEvent::on(
+                principal.actor(),
+                "session.logout",
+                "user",
+                &principal.user_id,
+            );
+            Ok(((), event))
         })
         .await
 }

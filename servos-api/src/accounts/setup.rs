@@ -9,13 +9,14 @@ use servos_common::token::{self, SETUP_TOKEN_PREFIX};
 use subtle::ConstantTimeEq as _;
 
 use crate::app::AppState;
-use crate::audit::{self, Actor, AuditEvent, Origin};
+use crate::audit::{Actor, AuditEvent, Origin};
 use crate::http::error::ApiError;
 use crate::store::users::UserRow;
 use crate::store::{self, setup_token, tx, users, DbConn, StoreError};
 
 use super::failures;
 use super::role::Role;
+use super::users::new_user;
 use super::validate;
 
 /// Name of the token file inside the data directory.
@@ -118,43 +119,26 @@ pub async fn complete(
         return Err(ApiError::Gone);
     }
     let password_hash = state.hasher.hash(password).await?;
-    let chain = state.audit_chain.clone();
     let origin_for_failure = origin.clone();
     let user = state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                if users::count_live_admins(conn)? > 0 {
-                    return Err(ApiError::Gone);
-                }
-                let Some(stored) = setup_token::current_hash(conn)? else {
-                    return Err(ApiError::Gone);
-                };
-                if !bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
-                    return Err(ApiError::InvalidSetupToken);
-                }
-                if setup_token::consume(conn, &stored)? != 1 {
-                    return Err(ApiError::Gone);
-                }
-                let now = store::now();
-                let user = UserRow {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    email,
-                    password_hash,
-                    role: Role::Admin.as_str().into(),
-                    created_at: now,
-                    updated_at: now,
-                    deleted_at: None,
-                };
-                users::insert(conn, &user)?;
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(Actor::Anonymous, "setup.completed", "user", &user.id)
-                        .with_fields(vec!["email", "role", "password"]),
-                )?;
-                Ok(user)
-            })
+        .audited(origin, move |conn| {
+            if users::count_live_admins(conn)? > 0 {
+                return Err(ApiError::Gone);
+            }
+            let Some(stored) = setup_token::current_hash(conn)? else {
+                return Err(ApiError::Gone);
+            };
+            if !bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
+                return Err(ApiError::InvalidSetupToken);
+            }
+            if setup_token::consume(conn, &stored)? != 1 {
+                return Err(ApiError::Gone);
+            }
+            let user = new_user(email, password_hash, Role::Admin);
+            users::insert(conn, &user)?;
+            let event = AuditEvent::on(Actor::Anonymous, "setup.completed", "user", &user.id)
+                .with_fields(vec!["email", "role", "password"]);
+            Ok((user, event))
         })
         .await;
     match &user {

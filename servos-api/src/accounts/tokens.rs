@@ -6,10 +6,10 @@ use servos_common::secret::SecretText;
 use servos_common::token::{self, API_TOKEN_PREFIX};
 
 use crate::app::AppState;
-use crate::audit::{self, AuditEvent, Origin};
+use crate::audit::{AuditEvent, Origin};
 use crate::http::error::ApiError;
 use crate::store::api_tokens::{self, ApiTokenRow};
-use crate::store::{self, tx, DbConn};
+use crate::store::{self, DbConn};
 
 use super::principal::{Credential, Principal};
 use super::role::Role;
@@ -72,20 +72,13 @@ pub async fn create(
         last_used_at: None,
         revoked_at: None,
     };
-    let chain = state.audit_chain.clone();
     let row = state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                api_tokens::insert(conn, &row)?;
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(principal.actor(), "api_token.created", "api_token", &row.id)
-                        .with_fields(vec!["name", "role", "expires_at"]),
-                )?;
-                Ok(row)
-            })
+        .audited(origin, move |conn| {
+            api_tokens::insert(conn, &row)?;
+            let event =
+                AuditEvent::on(principal.actor(), "api_token.created", "api_token", &row.id)
+                    .with_fields(vec!["name", "role", "expires_at"]);
+            Ok((row, event))
         })
         .await?;
     Ok((row, secret))
@@ -108,26 +101,18 @@ pub async fn revoke(
     principal: Principal,
     id: String,
 ) -> Result<(), ApiError> {
-    let chain = state.audit_chain.clone();
     state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                let token = api_tokens::find(conn, &id)?.ok_or(ApiError::NotFound)?;
-                if token.user_id != principal.user_id && principal.role != Role::Admin {
-                    return Err(ApiError::NotFound);
-                }
-                if api_tokens::revoke(conn, &id, store::now())? == 0 {
-                    return Err(ApiError::conflict("token is already revoked"));
-                }
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(principal.actor(), "api_token.revoked", "api_token", &id)
-                        .with_fields(vec!["revoked_at"]),
-                )?;
-                Ok(())
-            })
+        .audited(origin, move |conn| {
+            let token = api_tokens::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            if token.user_id != principal.user_id && principal.role != Role::Admin {
+                return Err(ApiError::NotFound);
+            }
+            if api_tokens::revoke(conn, &id, store::now())? == 0 {
+                return Err(ApiError::conflict("token is already revoked"));
+            }
+            let event = AuditEvent::on(principal.actor(), "api_token.revoked", "api_token", &id)
+                .with_fields(vec!["revoked_at"]);
+            Ok(((), event))
         })
         .await
 }

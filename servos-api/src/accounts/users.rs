@@ -5,10 +5,10 @@
 use servos_common::secret::SecretText;
 
 use crate::app::AppState;
-use crate::audit::{self, AuditEvent, Origin};
+use crate::audit::{AuditEvent, Origin};
 use crate::http::error::ApiError;
 use crate::store::users::UserRow;
-use crate::store::{self, api_tokens, sessions, tx, users, DbConn};
+use crate::store::{self, api_tokens, sessions, users, DbConn};
 
 use super::principal::Principal;
 use super::role::Role;
@@ -47,33 +47,16 @@ pub async fn create(
     let email = validate::email(email)?;
     validate::new_password(&password)?;
     let password_hash = state.hasher.hash(password).await?;
-    let chain = state.audit_chain.clone();
     state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                if users::find_live_by_email(conn, &email)?.is_some() {
-                    return Err(ApiError::conflict("an account with this email exists"));
-                }
-                let now = store::now();
-                let user = UserRow {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    email,
-                    password_hash,
-                    role: role.as_str().into(),
-                    created_at: now,
-                    updated_at: now,
-                    deleted_at: None,
-                };
-                users::insert(conn, &user)?;
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(admin.actor(), "user.created", "user", &user.id)
-                        .with_fields(vec!["email", "role", "password"]),
-                )?;
-                Ok(user)
-            })
+        .audited(origin, move |conn| {
+            if users::find_live_by_email(conn, &email)?.is_some() {
+                return Err(ApiError::conflict("an account with this email exists"));
+            }
+            let user = new_user(email, password_hash, role);
+            users::insert(conn, &user)?;
+            let event = AuditEvent::on(admin.actor(), "user.created", "user", &user.id)
+                .with_fields(vec!["email", "role", "password"]);
+            Ok((user, event))
         })
         .await
 }
@@ -99,33 +82,27 @@ pub async fn update(
         }
         None => None,
     };
-    let chain = state.audit_chain.clone();
     state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                let user = users::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
-                let now = store::now();
-                let mut fields = Vec::new();
-                if let Some(role) = change.role {
-                    if user.role == Role::Admin.as_str() && role != Role::Admin {
-                        ensure_another_admin(conn)?;
-                    }
-                    users::set_role(conn, &id, role.as_str(), now)?;
-                    fields.push("role");
+        .audited(origin, move |conn| {
+            let user = users::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let now = store::now();
+            let mut fields = Vec::new();
+            if let Some(role) = change.role {
+                if user.role == Role::Admin.as_str() && role != Role::Admin {
+                    ensure_another_admin(conn)?;
                 }
-                if let Some(hash) = &password_hash {
-                    users::set_password_hash(conn, &id, hash, now)?;
-                    sessions::delete_for_user(conn, &id)?;
-                    fields.push("password");
-                }
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(admin.actor(), "user.updated", "user", &id).with_fields(fields),
-                )?;
-                users::find_live(conn, &id)?.ok_or(ApiError::NotFound)
-            })
+                users::set_role(conn, &id, role.as_str(), now)?;
+                fields.push("role");
+            }
+            if let Some(hash) = &password_hash {
+                users::set_password_hash(conn, &id, hash, now)?;
+                sessions::delete_for_user(conn, &id)?;
+                fields.push("password");
+            }
+            let event =
+                AuditEvent::on(admin.actor(), "user.updated", "user", &id).with_fields(fields);
+            let user = users::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            Ok((user, event))
         })
         .await
 }
@@ -140,27 +117,19 @@ pub async fn delete(
     if id == admin.user_id {
         return Err(ApiError::conflict("you cannot delete your own account"));
     }
-    let chain = state.audit_chain.clone();
     state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                let user = users::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
-                if user.role == Role::Admin.as_str() {
-                    ensure_another_admin(conn)?;
-                }
-                let now = store::now();
-                users::soft_delete(conn, &id, now)?;
-                sessions::delete_for_user(conn, &id)?;
-                api_tokens::revoke_for_user(conn, &id, now)?;
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(admin.actor(), "user.deleted", "user", &id)
-                        .with_fields(vec!["deleted_at"]),
-                )?;
-                Ok(())
-            })
+        .audited(origin, move |conn| {
+            let user = users::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            if user.role == Role::Admin.as_str() {
+                ensure_another_admin(conn)?;
+            }
+            let now = store::now();
+            users::soft_delete(conn, &id, now)?;
+            sessions::delete_for_user(conn, &id)?;
+            api_tokens::revoke_for_user(conn, &id, now)?;
+            let event = AuditEvent::on(admin.actor(), "user.deleted", "user", &id)
+                .with_fields(vec!["deleted_at"]);
+            Ok(((), event))
         })
         .await
 }
@@ -187,28 +156,34 @@ pub async fn change_own_password(
         ));
     }
     let hash = state.hasher.hash(new).await?;
-    let chain = state.audit_chain.clone();
     state
-        .db(move |conn| {
-            tx::write(conn, |conn| {
-                users::set_password_hash(conn, &principal.user_id, &hash, store::now())?;
-                sessions::delete_for_user(conn, &principal.user_id)?;
-                audit::append(
-                    conn,
-                    &chain,
-                    &origin,
-                    AuditEvent::on(
-                        principal.actor(),
-                        "user.password_changed",
-                        "user",
-                        &principal.user_id,
-                    )
-                    .with_fields(vec!["password"]),
-                )?;
-                Ok(())
-            })
+        .audited(origin, move |conn| {
+            users::set_password_hash(conn, &principal.user_id, &hash, store::now())?;
+            sessions::delete_for_user(conn, &principal.user_id)?;
+            let event = AuditEvent::on(
+                principal.actor(),
+                "user.password_changed",
+                "user",
+                &principal.user_id,
+            )
+            .with_fields(vec!["password"]);
+            Ok(((), event))
         })
         .await
+}
+
+/// A new live account row with a fresh id.
+pub fn new_user(email: String, password_hash: String, role: Role) -> UserRow {
+    let now = store::now();
+    UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        email,
+        password_hash,
+        role: role.as_str().into(),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    }
 }
 
 fn ensure_another_admin(conn: &mut DbConn) -> Result<(), ApiError> {
