@@ -325,3 +325,12 @@ where
     assert_eq!(status, 201, "create {role} token: {body}");
     body["token"].as_str().expect("token").to_owned()
 }
+
+/// The `Retry-After` seconds of a 429 response.
+pub fn retry_after(headers: &actix_web::http::header::HeaderMap) -> u64 {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After header in seconds")
+}

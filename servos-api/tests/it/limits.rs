@@ -4,7 +4,9 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::harness::{callers, ip, json_req, request, send, Backend, TestApp, PASSWORD};
+use crate::harness::{
+    callers, ip, json_req, request, retry_after, send, Backend, TestApp, PASSWORD,
+};
 
 async fn per_ip_limit_refuses_the_201st_request(backend: Backend) {
     let app = TestApp::new(backend);
@@ -15,11 +17,7 @@ async fn per_ip_limit_refuses_the_201st_request(backend: Backend) {
     }
     let (status, headers, _) = send(&svc, request("GET", "/healthz", ip(50))).await;
     assert_eq!(status, 429);
-    let retry: u64 = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After");
+    let retry = retry_after(&headers);
     assert!((1..=30).contains(&retry), "{retry}");
     let (status, _, _) = send(&svc, request("GET", "/healthz", ip(51))).await;
     assert_eq!(status, 200, "another IP is unaffected");

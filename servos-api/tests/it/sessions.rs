@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::harness::{
-    callers, ip, json_req, login, request, send, session_cookie, Backend, TestApp, PASSWORD,
+    callers, ip, json_req, login, request, retry_after, send, session_cookie, Backend, TestApp,
+    PASSWORD,
 };
 
 async fn wrong_password_is_throttled_per_account(backend: Backend) {
@@ -39,11 +40,7 @@ async fn wrong_password_is_throttled_per_account(backend: Backend) {
     .await;
     assert_eq!(status, 429);
     assert_eq!(body["error"], "rate_limited");
-    let retry: u64 = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After");
+    let retry = retry_after(&headers);
     assert!((1..=60).contains(&retry), "{retry}");
     // Other accounts are unaffected.
     let (status, _, _) = send(
@@ -83,10 +80,10 @@ async fn concurrent_logins_never_fail_with_5xx(backend: Backend) {
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
 }
 
-async fn cookies_are_hardened(backend: Backend) {
-    let app = TestApp::new(backend);
+/// The `Set-Cookie` header of an admin login on `app`.
+async fn admin_login_cookie(app: &TestApp) -> (String, bool) {
     let svc = app.service().await;
-    callers(&app, &svc).await;
+    callers(app, &svc).await;
     let (_, headers, _) = send(
         &svc,
         json_req(
@@ -100,37 +97,28 @@ async fn cookies_are_hardened(backend: Backend) {
     let cookie = headers
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
-        .expect("cookie");
+        .expect("cookie")
+        .to_owned();
+    (cookie, headers.contains_key("strict-transport-security"))
+}
+
+async fn cookies_are_hardened(backend: Backend) {
+    let (cookie, hsts) = admin_login_cookie(&TestApp::new(backend)).await;
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert!(!cookie.contains("Secure") && !hsts, "plain HTTP: {cookie}");
 
     let https = TestApp::with_config(backend, |c| {
         c.public_origin = Some("https://servos.example.com".into())
     });
-    let svc = https.service().await;
-    callers(&https, &svc).await;
-    let (_, headers, _) = send(
-        &svc,
-        json_req(
-            "POST",
-            "/api/v1/login",
-            ip(1),
-            json!({"email": "admin@example.com", "password": PASSWORD}),
-        ),
-    )
-    .await;
-    let cookie = headers
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie");
+    let (cookie, hsts) = admin_login_cookie(&https).await;
     assert!(
         cookie.contains("Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
-    assert!(headers.contains_key("strict-transport-security"));
+    assert!(hsts, "HSTS under HTTPS");
 }
 
 async fn foreign_origin_posts_are_refused(backend: Backend) {
