@@ -54,8 +54,10 @@ pub struct AppState {
 impl AppState {
     /// Opens the database (migrating it) and checks the master key against it.
     pub fn open(config: Config, master: &MasterKey) -> Result<Self, StartError> {
-        let pool = store::conn::open(&config.database, config.db_pool_size)?;
+        let pool = store::conn::pool(&config.database, config.db_pool_size)?;
         let mut conn = pool.get().map_err(StoreError::Pool)?;
+        Vault::check_existing(&mut conn, master)?;
+        store::conn::migrate(&config.database)?;
         let vault = Vault::open(&mut conn, master)?;
         drop(conn);
         let permits = std::thread::available_parallelism().map_or(2, usize::from);

@@ -112,9 +112,8 @@ impl ManageConnection for Manager {
 /// The connection pool.
 pub type Pool = r2d2::Pool<Manager>;
 
-/// Applies pending migrations for the target's backend, then opens a pool.
-pub fn open(target: &DatabaseTarget, max_size: u32) -> Result<Pool, StoreError> {
-    migrate(target)?;
+/// Opens a pool of connections to the target.
+pub fn pool(target: &DatabaseTarget, max_size: u32) -> Result<Pool, StoreError> {
     r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
@@ -122,7 +121,9 @@ pub fn open(target: &DatabaseTarget, max_size: u32) -> Result<Pool, StoreError> 
         .map_err(StoreError::Pool)
 }
 
-fn migrate(target: &DatabaseTarget) -> Result<(), StoreError> {
+/// Applies pending migrations for the target's backend; replicas starting
+/// together on PostgreSQL take turns.
+pub fn migrate(target: &DatabaseTarget) -> Result<(), StoreError> {
     match target.establish()? {
         DbConn::Sqlite(mut conn) => conn
             .run_pending_migrations(SQLITE_MIGRATIONS)

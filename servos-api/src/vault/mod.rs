@@ -58,6 +58,18 @@ fn aad(name: &str) -> Aad<'_> {
     }
 }
 
+/// Fails unless `master` opens the key-check value `row`.
+fn check(master: &MasterKey, row: &SystemKeyRow) -> Result<(), VaultError> {
+    let opened = master.envelope().open(&aad(KEY_CHECK), &row.value);
+    if matches!(&opened, Ok(v) if v.expose() == KEY_CHECK_PLAINTEXT) {
+        Ok(())
+    } else {
+        Err(VaultError::WrongMasterKey {
+            stored_key_id: row.key_id.clone(),
+        })
+    }
+}
+
 /// The keys the running API holds in memory, opened from the database.
 #[derive(Debug)]
 pub struct Vault {
@@ -65,20 +77,22 @@ pub struct Vault {
 }
 
 impl Vault {
+    /// Before migrations touch anything: refuses a master key that does not
+    /// open an existing database. A database without the table yet is new.
+    pub fn check_existing(conn: &mut DbConn, master: &MasterKey) -> Result<(), VaultError> {
+        match system_keys::find(conn, KEY_CHECK) {
+            Ok(Some(row)) => check(master, &row),
+            Ok(None) | Err(_) => Ok(()),
+        }
+    }
+
     /// Checks that `master` opens this database and loads the system keys,
     /// creating them on the first start.
     pub fn open(conn: &mut DbConn, master: &MasterKey) -> Result<Self, VaultError> {
         tx::write(conn, |conn| {
             let key = master.envelope();
             match system_keys::find(conn, KEY_CHECK)? {
-                Some(row) => {
-                    let opened = key.open(&aad(KEY_CHECK), &row.value);
-                    if !matches!(&opened, Ok(v) if v.expose() == KEY_CHECK_PLAINTEXT) {
-                        return Err(VaultError::WrongMasterKey {
-                            stored_key_id: row.key_id,
-                        });
-                    }
-                }
+                Some(row) => check(master, &row)?,
                 None => {
                     let now = store::now();
                     system_keys::insert(

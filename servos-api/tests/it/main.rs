@@ -2,8 +2,12 @@
 //! and tests of the real binary.
 
 mod audit;
+mod binary;
+mod binary_security;
+mod client;
 mod harness;
 mod limits;
+mod process;
 mod sessions;
 mod setup;
 mod tiers;

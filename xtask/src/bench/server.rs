@@ -1,0 +1,142 @@
+//! One `servos-api serve` process under benchmark: start, health wait, peak memory, stop.
+
+use std::fs::{self, DirBuilder, File};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use super::curl::Request;
+use crate::{cmd, master_key, net};
+
+const START_WITHIN: Duration = Duration::from_secs(60);
+const STOP_WITHIN: Duration = Duration::from_secs(10);
+
+/// A running `servos-api serve` with its own data folder and port; killed if dropped while running.
+pub struct ApiServer {
+    child: Child,
+    port: u16,
+    data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl ApiServer {
+    /// Starts `binary serve` with a fresh data folder in `scratch`, a random
+    /// master key and, when given, a PostgreSQL `DATABASE_URL` (else SQLite).
+    pub fn start(binary: &Path, scratch: &Path, database_url: Option<&str>) -> Result<Self> {
+        let data_dir = scratch.join("data");
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&data_dir)
+            .with_context(|| format!("could not create {}", data_dir.display()))?;
+        let log = scratch.join("server.log");
+        let log_file =
+            File::create(&log).with_context(|| format!("could not create {}", log.display()))?;
+        let port = net::free_port()?;
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .env("SERVOS_MASTER_KEY", master_key::generate()?)
+            .env("SERVOS_DATA_DIR", &data_dir)
+            .env("SERVOS_LISTEN", format!("127.0.0.1:{port}"))
+            // The benchmark measures the read path, not the per-IP limit.
+            .env("SERVOS_RATE_LIMIT", "4000000000/1")
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        if let Some(url) = database_url {
+            command.env("DATABASE_URL", url);
+        }
+        eprintln!("$ {} (log in {})", cmd::display(&command), log.display());
+        let child = command
+            .spawn()
+            .with_context(|| format!("could not start {}", binary.display()))?;
+        Ok(Self {
+            child,
+            port,
+            data_dir,
+            log,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`, which is also the `Origin` its forms accept.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Polls `GET /healthz` until it answers 200, failing early if the server exits.
+    pub fn wait_healthy(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_WITHIN;
+        let health = Request::get(format!("{}/healthz", self.origin()));
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "servos-api exited ({status}) while starting; log:\n{}",
+                    self.log_text()
+                );
+            }
+            if health.send().is_ok_and(|answer| answer.status == 200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "GET /healthz was not 200 within {START_WITHIN:?}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The first-run setup token the server wrote to `$SERVOS_DATA_DIR/setup_token`.
+    pub fn setup_token(&self) -> Result<String> {
+        let path = self.data_dir.join("setup_token");
+        let token = fs::read_to_string(&path)
+            .with_context(|| format!("no setup token in {}", path.display()))?;
+        Ok(token.trim().to_owned())
+    }
+
+    /// The process's peak resident memory (`VmHWM`) in KiB.
+    pub fn peak_rss_kib(&self) -> Result<u64> {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = fs::read_to_string(&path).with_context(|| format!("could not read {path}"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow!("no VmHWM line in {path}"))
+    }
+
+    /// Sends SIGTERM and waits for the exit, killing it if it does not stop in time.
+    pub fn stop(mut self) -> Result<()> {
+        cmd::run_quiet(Command::new("kill").args(["-TERM", &self.child.id().to_string()]))?;
+        let deadline = Instant::now() + STOP_WITHIN;
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                bail!("servos-api did not stop within {STOP_WITHIN:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    fn log_text(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

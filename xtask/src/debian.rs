@@ -1,0 +1,118 @@
+//! Debian packages the tasks need, installed with apt only when they are missing.
+
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::{cmd, pg};
+
+/// How to tell that a package's part we need is already on the machine.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// A program of that name is on `PATH`.
+    Program(&'static str),
+    /// A PostgreSQL server is under `/usr/lib/postgresql/*/bin`.
+    PostgresServer,
+    /// dpkg lists the package as installed (libraries and headers have no program).
+    Installed,
+}
+
+/// A Debian package and how to see that it is not needed.
+#[derive(Clone, Copy)]
+pub struct Requirement {
+    package: &'static str,
+    probe: Probe,
+}
+
+/// The PostgreSQL server the tests start privately.
+pub const POSTGRESQL: Requirement = Requirement {
+    package: "postgresql",
+    probe: Probe::PostgresServer,
+};
+/// The `openssl` command the tests make TLS certificates with.
+pub const OPENSSL: Requirement = Requirement {
+    package: "openssl",
+    probe: Probe::Program("openssl"),
+};
+/// `curl`, the benchmark's HTTP client for setup calls.
+pub const CURL: Requirement = Requirement {
+    package: "curl",
+    probe: Probe::Program("curl"),
+};
+/// `wrk`, the benchmark's load generator.
+pub const WRK: Requirement = Requirement {
+    package: "wrk",
+    probe: Probe::Program("wrk"),
+};
+/// libpq to link diesel's PostgreSQL backend against.
+pub const LIBPQ_DEV: Requirement = Requirement {
+    package: "libpq-dev",
+    probe: Probe::Installed,
+};
+/// libsqlite3 to link diesel's SQLite backend against.
+pub const LIBSQLITE3_DEV: Requirement = Requirement {
+    package: "libsqlite3-dev",
+    probe: Probe::Installed,
+};
+/// `pkg-config`, which the `-sys` crates ask where those libraries are.
+pub const PKG_CONFIG: Requirement = Requirement {
+    package: "pkg-config",
+    probe: Probe::Program("pkg-config"),
+};
+
+/// What building the workspace needs beyond the Rust toolchain.
+pub const BUILD: [Requirement; 3] = [LIBPQ_DEV, LIBSQLITE3_DEV, PKG_CONFIG];
+
+impl Requirement {
+    fn is_met(self) -> bool {
+        match self.probe {
+            Probe::Program(name) => cmd::find_on_path(name).is_some(),
+            Probe::PostgresServer => pg::Binaries::find().is_ok(),
+            Probe::Installed => cmd::read_stdout(
+                Command::new("dpkg-query")
+                    .args(["--show", "--showformat=${db:Status-Status}"])
+                    .arg(self.package),
+            )
+            .is_ok_and(|status| status.trim() == "installed"),
+        }
+    }
+}
+
+/// Installs, in one apt run, every package whose probe fails; does nothing
+/// (not even `apt-get update`) when all are there.
+pub fn ensure(requirements: &[Requirement]) -> Result<()> {
+    let mut missing: Vec<&str> = Vec::new();
+    for requirement in requirements {
+        if !missing.contains(&requirement.package) && !requirement.is_met() {
+            missing.push(requirement.package);
+        }
+    }
+    if missing.is_empty() {
+        eprintln!("xtask: Debian packages present, nothing to install");
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !cmd::is_root() {
+        bail!("missing Debian packages: {list}; install them with `sudo apt-get install --no-install-recommends {list}`");
+    }
+    eprintln!("xtask: installing missing Debian packages: {list}");
+    cmd::run(apt().arg("update"))?;
+    cmd::run(
+        apt()
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )?;
+    if let Some(still) = requirements.iter().find(|r| !r.is_met()) {
+        bail!(
+            "installed {list}, but {} is still not usable",
+            still.package
+        );
+    }
+    Ok(())
+}
+
+fn apt() -> Command {
+    let mut cmd = Command::new("apt-get");
+    cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    cmd
+}
