@@ -34,6 +34,11 @@ pub const OPENSSL: Requirement = Requirement {
     package: "openssl",
     probe: Probe::Program("openssl"),
 };
+/// `ssh-keygen`, which the tests make SSH keys with.
+pub const OPENSSH_CLIENT: Requirement = Requirement {
+    package: "openssh-client",
+    probe: Probe::Program("ssh-keygen"),
+};
 /// `curl`, the benchmark's HTTP client for setup calls.
 pub const CURL: Requirement = Requirement {
     package: "curl",
@@ -58,6 +63,12 @@ pub const LIBSQLITE3_DEV: Requirement = Requirement {
 pub const PKG_CONFIG: Requirement = Requirement {
     package: "pkg-config",
     probe: Probe::Program("pkg-config"),
+};
+
+/// The C++ compiler that builds libFuzzer for the fuzz targets.
+pub const CXX: Requirement = Requirement {
+    package: "g++",
+    probe: Probe::Program("c++"),
 };
 
 /// What building the workspace needs beyond the Rust toolchain.

@@ -1,9 +1,10 @@
-//! `cargo xtask`: the project tasks cargo cannot do alone (test prerequisites, the dev server, benchmarks).
+//! `cargo xtask`: the project tasks cargo cannot do alone (test prerequisites, the dev server, benchmarks, fuzzing).
 
 mod bench;
 mod cmd;
 mod debian;
 mod dev_server;
+mod fuzz;
 mod master_key;
 mod net;
 mod pg;
@@ -20,13 +21,18 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test [ARGS...]   install what the tests need, then fmt, clippy, build and the whole
-                   test suite against a throwaway PostgreSQL (ARGS go to `cargo test`)
+  test [ARGS...]   install what the tests need, then fmt, clippy, build, the whole
+                   test suite against a throwaway PostgreSQL (ARGS go to `cargo test`),
+                   and each fuzz target for SERVOS_FUZZ_SECONDS (default 30; 0 skips)
+  fuzz [SECONDS]   install cargo-fuzz when missing, then run each fuzz target of
+                   servos-common for SECONDS (default 30)
   pg               start the throwaway PostgreSQL, print its SERVOS_TEST_PG_URL and
                    keep it running until Ctrl-C or end of input
   run              run the control plane on its embedded default with a development key
   bench api        requests/s, p99 latency and peak RSS of an authenticated read,
                    on SQLite and on PostgreSQL
+  bench vault      envelope throughput for 1 KiB values, and the time to rotate
+                   the data key over 100,000 secrets on SQLite and on PostgreSQL
 ";
 
 fn main() -> ExitCode {
@@ -50,6 +56,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "pg" if rest.is_empty() => pg::serve_until_eof(),
         "run" if rest.is_empty() => dev_server::main(),
         "bench" => bench::main(rest),
+        "fuzz" => fuzz::main(rest),
         pg::WATCHDOG_TASK => pg::watchdog_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
