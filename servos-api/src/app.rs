@@ -49,14 +49,16 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Rate limits.
     pub limits: Arc<Limits>,
+    /// The keyring and system keys.
+    pub vault: Arc<Vault>,
 }
 
 impl AppState {
     /// Opens the database (migrating it) and checks the master key against it.
-    pub fn open(config: Config, master: &MasterKey) -> Result<Self, StartError> {
+    pub fn open(config: Config, master: MasterKey) -> Result<Self, StartError> {
         let pool = store::conn::pool(&config.database, config.db_pool_size)?;
         let mut conn = pool.get().map_err(StoreError::Pool)?;
-        Vault::check_existing(&mut conn, master)?;
+        Vault::check_existing(&mut conn, &master)?;
         store::conn::migrate(&config.database)?;
         let vault = Vault::open(&mut conn, master)?;
         drop(conn);
@@ -66,6 +68,7 @@ impl AppState {
             audit_chain: Arc::new(AuditChain::new(vault.audit_chain_key().expose())),
             hasher: PasswordHasher::new(permits),
             config: Arc::new(config),
+            vault: Arc::new(vault),
             pool,
         })
     }

@@ -1,4 +1,4 @@
-//! Command line: `serve` (default) and `audit verify`.
+//! Command line: `serve` (default), key rotation and `audit verify`.
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the API (the default).
     Serve,
+    /// Re-wrap the keyring from SERVOS_MASTER_KEY to SERVOS_NEW_MASTER_KEY (one transaction).
+    RotateMasterKey,
+    /// Add a data key and re-encrypt every stored secret under it (resumable).
+    RotateDataKey,
     /// Audit trail tools.
     Audit {
         /// What to do with the audit trail.

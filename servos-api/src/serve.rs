@@ -9,7 +9,6 @@ use servos_common::master_key::{MasterKey, MASTER_KEY_VAR};
 
 use crate::accounts::setup;
 use crate::app::{app, AppState};
-use crate::audit::verify::{self, Verdict};
 use crate::config::{Config, LogFormat, Settings, TlsFiles};
 use crate::store::{self, sessions};
 
@@ -41,13 +40,19 @@ pub fn init_logging(format: LogFormat) {
     }));
 }
 
-/// Reads and checks the master key before anything else touches data.
-fn master_key() -> anyhow::Result<MasterKey> {
-    let raw = std::env::var(MASTER_KEY_VAR).ok();
-    MasterKey::parse(raw.as_deref()).map_err(anyhow::Error::from)
+/// Reads and checks a master key from `var` before anything touches data.
+pub fn master_key_from(var: &str) -> anyhow::Result<MasterKey> {
+    let raw = std::env::var(var).ok();
+    MasterKey::parse(raw.as_deref())
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace(MASTER_KEY_VAR, var)))
 }
 
-fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
+fn master_key() -> anyhow::Result<MasterKey> {
+    master_key_from(MASTER_KEY_VAR)
+}
+
+/// Opens the database with the master key from the environment.
+pub fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
     let master = master_key()?;
     // Everything ServOS creates (database, WAL, setup token) is private.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
@@ -58,7 +63,7 @@ fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
         .create(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     tracing::info!(backend = config.database.backend_name(), "opening database");
-    Ok(AppState::open(config, &master)?)
+    Ok(AppState::open(config, master)?)
 }
 
 /// `servos-api serve`.
@@ -138,17 +143,4 @@ fn tls_config(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .context("TLS certificate and key do not match")
-}
-
-/// `servos-api audit verify`: exit 0 when the chain is intact, 1 otherwise.
-pub fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let state = open_state(settings)?;
-    let mut conn = state.pool.get().context("database connection")?;
-    let verdict =
-        verify::verify(&mut conn, &state.audit_chain).context("reading the audit trail")?;
-    println!("{verdict}");
-    Ok(match verdict {
-        Verdict::Intact { .. } => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
-    })
 }

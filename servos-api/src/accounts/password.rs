@@ -48,12 +48,24 @@ impl PasswordHasher {
         }
     }
 
+    /// Runs CPU- or memory-heavy work (hashing, decoding an uploaded key
+    /// whose KDF cost its author chose) on the blocking pool, a bounded
+    /// number at a time.
+    pub async fn run_bounded<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(ApiError::internal)
+    }
+
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: SecretText) -> Result<String, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || hash_now(&password))
-            .await
-            .map_err(ApiError::internal)?
+        self.run_bounded(move || hash_now(&password))
+            .await?
             .map_err(ApiError::internal)
     }
 
@@ -64,8 +76,7 @@ impl PasswordHasher {
         password: SecretText,
         phc: Option<String>,
     ) -> Result<bool, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
+        self.run_bounded(move || {
             let known = phc.is_some();
             let phc = phc.unwrap_or_else(|| DUMMY_HASH.clone());
             let matches = PasswordHash::new(&phc)
@@ -78,7 +89,6 @@ impl PasswordHasher {
             known && matches
         })
         .await
-        .map_err(ApiError::internal)
     }
 }
 

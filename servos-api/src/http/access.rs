@@ -67,6 +67,15 @@ async fn authorize(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> 
             role = principal.role.as_str(),
             "role too low for this route"
         );
+        let event = AuditEvent::on(
+            principal.actor(),
+            "access.denied",
+            "route",
+            format!("{} {pattern}", req.method()),
+        );
+        state
+            .audited(origin_of(req.request()), move |_| Ok(((), event)))
+            .await?;
         return Err(ApiError::Forbidden);
     }
     Ok(Some(principal))

@@ -58,6 +58,9 @@ pub enum ApiError {
         /// Seconds until a retry may succeed.
         retry_after: u64,
     },
+    /// A stored secret does not decrypt (damaged or tampered); it fails alone.
+    #[error("this stored secret cannot be decrypted; re-enter it")]
+    Undecryptable,
     /// A dependency (the database) is unavailable.
     #[error("service unavailable")]
     Unavailable,
@@ -101,6 +104,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Gone => "gone",
             Self::TooManyRequests { .. } => "rate_limited",
+            Self::Undecryptable => "undecryptable",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -132,6 +136,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Gone => StatusCode::GONE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Undecryptable => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,7 +5,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::Modify;
 use utoipa::OpenApi;
 
-use crate::http::handlers::{audit, health, me, openapi, session, setup, tokens, users};
+use crate::http::handlers::{
+    audit, env_sets, git_credentials, health, me, openapi, registries, session, setup, ssh_keys,
+    tokens, users,
+};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -17,6 +20,10 @@ use crate::http::handlers::{audit, health, me, openapi, session, setup, tokens, 
         me::show, me::change_password,
         users::list, users::create, users::show, users::update, users::delete,
         tokens::list, tokens::create, tokens::revoke,
+        ssh_keys::list, ssh_keys::create, ssh_keys::show, ssh_keys::delete, ssh_keys::reveal,
+        registries::list, registries::create, registries::show, registries::delete, registries::reveal,
+        git_credentials::list, git_credentials::create, git_credentials::show, git_credentials::delete, git_credentials::reveal,
+        env_sets::list, env_sets::create, env_sets::show, env_sets::update, env_sets::delete, env_sets::versions, env_sets::reveal,
         audit::list, audit::export_csv,
     ),
     modifiers(&SecuritySchemes),

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use actix_web::http::Method;
 use actix_web::{web, Route};
 
-use super::handlers::{audit, health, me, openapi, session, setup, tokens, users};
+use super::handlers::{
+    audit, env_sets, git_credentials, health, me, openapi, registries, session, setup, ssh_keys,
+    tokens, users,
+};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +71,28 @@ routes! {
     GET    "/api/v1/tokens"             => Viewer,  tokens::list;
     POST   "/api/v1/tokens"             => Viewer,  tokens::create;
     DELETE "/api/v1/tokens/{id}"        => Viewer,  tokens::revoke;
+    GET    "/api/v1/ssh-keys"           => Viewer,  ssh_keys::list;
+    POST   "/api/v1/ssh-keys"           => Admin,   ssh_keys::create;
+    GET    "/api/v1/ssh-keys/{id}"      => Viewer,  ssh_keys::show;
+    DELETE "/api/v1/ssh-keys/{id}"      => Admin,   ssh_keys::delete;
+    POST   "/api/v1/ssh-keys/{id}/reveal" => Admin, ssh_keys::reveal;
+    GET    "/api/v1/registries"         => Viewer,  registries::list;
+    POST   "/api/v1/registries"         => Admin,   registries::create;
+    GET    "/api/v1/registries/{id}"    => Viewer,  registries::show;
+    DELETE "/api/v1/registries/{id}"    => Admin,   registries::delete;
+    POST   "/api/v1/registries/{id}/reveal" => Admin, registries::reveal;
+    GET    "/api/v1/git-credentials"    => Viewer,  git_credentials::list;
+    POST   "/api/v1/git-credentials"    => Admin,   git_credentials::create;
+    GET    "/api/v1/git-credentials/{id}" => Viewer, git_credentials::show;
+    DELETE "/api/v1/git-credentials/{id}" => Admin, git_credentials::delete;
+    POST   "/api/v1/git-credentials/{id}/reveal" => Admin, git_credentials::reveal;
+    GET    "/api/v1/env-sets"           => Viewer,  env_sets::list;
+    POST   "/api/v1/env-sets"           => Admin,   env_sets::create;
+    GET    "/api/v1/env-sets/{id}"      => Viewer,  env_sets::show;
+    PATCH  "/api/v1/env-sets/{id}"      => Admin,   env_sets::update;
+    DELETE "/api/v1/env-sets/{id}"      => Admin,   env_sets::delete;
+    GET    "/api/v1/env-sets/{id}/versions" => Viewer, env_sets::versions;
+    POST   "/api/v1/env-sets/{id}/reveal" => Admin, env_sets::reveal;
     GET    "/api/v1/audit"              => Admin,   audit::list;
     GET    "/api/v1/audit.csv"          => Admin,   audit::export_csv;
     DELETE "/api/v1/audit"              => Blocked, audit::refuse_change;

@@ -78,6 +78,102 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Data keys, wrapped (sealed) under the master key.
+    data_keys (id) {
+        id -> Text,
+        generation -> BigInt,
+        wrapped -> Text,
+        master_key_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// SSH private keys (sealed) with their public halves.
+    ssh_keys (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        fingerprint -> Text,
+        private_key -> Text,
+        private_key_key_id -> Text,
+        passphrase -> Nullable<Text>,
+        passphrase_key_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Container registry credentials.
+    registries (id) {
+        id -> Text,
+        name -> Text,
+        host -> Text,
+        username -> Text,
+        password -> Text,
+        password_key_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Git hosting tokens.
+    git_credentials (id) {
+        id -> Text,
+        name -> Text,
+        provider -> Text,
+        username -> Nullable<Text>,
+        token -> Text,
+        token_key_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Named, versioned sets of environment variables.
+    env_sets (id) {
+        id -> Text,
+        name -> Text,
+        current_version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// One immutable version of an environment set.
+    env_versions (id) {
+        id -> Text,
+        env_set_id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// One variable of one version; the value is sealed.
+    env_values (id) {
+        id -> Text,
+        env_version_id -> Text,
+        name -> Text,
+        value -> Text,
+        value_key_id -> Text,
+    }
+}
+
+diesel::joinable!(env_versions -> env_sets (env_set_id));
+diesel::joinable!(env_values -> env_versions (env_version_id));
+diesel::allow_tables_to_appear_in_same_query!(env_sets, env_versions, env_values);
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, sessions, api_tokens);

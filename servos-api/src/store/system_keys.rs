@@ -36,3 +36,10 @@ pub fn insert(conn: &mut DbConn, row: &SystemKeyRow) -> QueryResult<()> {
         .execute(conn)
         .map(drop)
 }
+
+/// Replaces a value and the id of the key that sealed it.
+pub fn replace(conn: &mut DbConn, name: &str, value: &str, key_id: &str) -> QueryResult<usize> {
+    diesel::update(system_keys::table.filter(system_keys::name.eq(name)))
+        .set((system_keys::value.eq(value), system_keys::key_id.eq(key_id)))
+        .execute(conn)
+}

@@ -15,6 +15,8 @@ use super::conn::DbConn;
 pub enum LockPoint {
     /// Appending to the audit chain.
     AuditChain = 1,
+    /// Choosing the data key to seal with (shared) or retiring one (exclusive).
+    Keyring = 2,
 }
 
 /// Runs `f` in a write transaction: committed when it returns `Ok`, rolled
@@ -46,11 +48,24 @@ where
 /// Inside a write transaction, waits until no other transaction holds
 /// `point` (PostgreSQL). SQLite's write lock already serialises writers.
 pub fn serialize(conn: &mut DbConn, point: LockPoint) -> Result<(), diesel::result::Error> {
+    advisory_lock(conn, "pg_advisory_xact_lock", point)
+}
+
+/// Like [`serialize`], but other shared holders may proceed together; only
+/// an exclusive holder waits for them (and they for it).
+pub fn serialize_shared(conn: &mut DbConn, point: LockPoint) -> Result<(), diesel::result::Error> {
+    advisory_lock(conn, "pg_advisory_xact_lock_shared", point)
+}
+
+fn advisory_lock(
+    conn: &mut DbConn,
+    function: &str,
+    point: LockPoint,
+) -> Result<(), diesel::result::Error> {
     match conn {
-        DbConn::Pg(inner) => inner.batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock({}, {})",
-            0x5e72, point as i32
-        )),
+        DbConn::Pg(inner) => {
+            inner.batch_execute(&format!("SELECT {function}({}, {})", 0x5e72, point as i32))
+        }
         DbConn::Sqlite(_) => Ok(()),
     }
 }

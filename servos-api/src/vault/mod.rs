@@ -1,8 +1,13 @@
-//! Encryption of stored secrets under the master key.
+//! Encryption of stored secrets: the master key, the keyring of data keys
+//! it wraps, and key rotation.
 //!
 //! At start the master key must open the database's key-check value; on the
-//! first start that value and the audit chain key are created, sealed under
-//! the master key, in one transaction.
+//! first start that value, the audit chain key and the first data key are
+//! created, sealed under the master key, in one transaction.
+
+pub mod failpoint;
+pub mod keyring;
+pub mod rotation;
 
 use ring::rand::{SecureRandom, SystemRandom};
 use servos_common::envelope::{Aad, EnvelopeError};
@@ -10,8 +15,10 @@ use servos_common::master_key::MasterKey;
 use servos_common::secret::SecretBytes;
 use zeroize::Zeroizing;
 
+use crate::store::data_keys;
 use crate::store::system_keys::{self, SystemKeyRow};
 use crate::store::{self, tx, DbConn, StoreError};
+use keyring::Keyring;
 
 const KEY_CHECK: &str = "key_check";
 const AUDIT_CHAIN_KEY: &str = "audit_chain_key";
@@ -22,11 +29,13 @@ const KEY_CHECK_PLAINTEXT: &[u8] = b"servos key check v1";
 pub enum VaultError {
     /// The master key is valid but is not the one this database was made with.
     #[error(
-        "this master key does not open this database (SERVOS_MASTER_KEY differs from the key it was created with, id {stored_key_id}); start with the original key"
+        "this master key does not open this database: SERVOS_MASTER_KEY has id {presented_key_id}, the database needs the master key with id {stored_key_id}"
     )]
     WrongMasterKey {
         /// Id of the key the database expects.
         stored_key_id: String,
+        /// Id of the key that was given.
+        presented_key_id: String,
     },
     /// A sealed system value is damaged.
     #[error("sealed system value `{name}` cannot be read: {source}")]
@@ -36,6 +45,15 @@ pub enum VaultError {
         /// What failed.
         source: EnvelopeError,
     },
+    /// A value names a data key the keyring does not have.
+    #[error("data key {0} is not in the keyring")]
+    UnknownDataKey(String),
+    /// The keyring is empty.
+    #[error("the keyring has no data key")]
+    NoDataKey,
+    /// A stored value does not open (damaged, or moved from another row).
+    #[error("stored value cannot be decrypted: {0}")]
+    Undecryptable(EnvelopeError),
     /// Sealing failed (random number generator).
     #[error("cannot seal a system value: {0}")]
     Seal(#[from] EnvelopeError),
@@ -66,6 +84,7 @@ fn check(master: &MasterKey, row: &SystemKeyRow) -> Result<(), VaultError> {
     } else {
         Err(VaultError::WrongMasterKey {
             stored_key_id: row.key_id.clone(),
+            presented_key_id: master.envelope().id().to_owned(),
         })
     }
 }
@@ -74,6 +93,7 @@ fn check(master: &MasterKey, row: &SystemKeyRow) -> Result<(), VaultError> {
 #[derive(Debug)]
 pub struct Vault {
     audit_chain_key: SecretBytes,
+    keyring: Keyring,
 }
 
 impl Vault {
@@ -88,8 +108,10 @@ impl Vault {
 
     /// Checks that `master` opens this database and loads the system keys,
     /// creating them on the first start.
-    pub fn open(conn: &mut DbConn, master: &MasterKey) -> Result<Self, VaultError> {
-        tx::write(conn, |conn| {
+    pub fn open(conn: &mut DbConn, master: MasterKey) -> Result<Self, VaultError> {
+        let keyring = Keyring::new(master);
+        let master = keyring.master();
+        let audit_chain_key = tx::write(conn, |conn| {
             let key = master.envelope();
             match system_keys::find(conn, KEY_CHECK)? {
                 Some(row) => check(master, &row)?,
@@ -130,8 +152,20 @@ impl Vault {
                         name: AUDIT_CHAIN_KEY.into(),
                         source,
                     })?;
-            Ok(Self { audit_chain_key })
+            if data_keys::newest(conn)?.is_none() {
+                keyring.create_data_key(conn)?;
+            }
+            Ok::<_, VaultError>(audit_chain_key)
+        })?;
+        Ok(Self {
+            audit_chain_key,
+            keyring,
         })
+    }
+
+    /// The keyring, to seal and open stored secrets.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     /// The key that chains audit entries.

@@ -16,6 +16,9 @@ fn all_entries(app: &TestApp) -> Vec<AuditRow> {
     audit_log::chain_batch(&mut conn, 0, 100_000).expect("entries")
 }
 
+/// A request after a create: method, route, body and the action it records.
+type FollowUp = (&'static str, &'static str, Value, &'static str);
+
 /// One mutating request and the entry it must leave.
 struct Step {
     method: &'static str,
@@ -109,6 +112,122 @@ async fn every_mutating_route_leaves_one_entry(backend: Backend) {
             actor_type: "user",
         },
     ];
+    // Each credential kind: create, then its other mutating routes.
+    let credentials: [(&str, Value, Vec<FollowUp>); 4] = [
+        (
+            "/api/v1/ssh-keys",
+            json!({"name": "deploy", "kind": "server"}),
+            vec![
+                (
+                    "POST",
+                    "/api/v1/ssh-keys/{id}/reveal",
+                    json!({"field": "private_key"}),
+                    "ssh_key.revealed",
+                ),
+                (
+                    "DELETE",
+                    "/api/v1/ssh-keys/{id}",
+                    Value::Null,
+                    "ssh_key.deleted",
+                ),
+            ],
+        ),
+        (
+            "/api/v1/registries",
+            json!({"name": "r", "host": "registry.example.com", "username": "u", "password": secret_password}),
+            vec![
+                (
+                    "POST",
+                    "/api/v1/registries/{id}/reveal",
+                    Value::Null,
+                    "registry.revealed",
+                ),
+                (
+                    "DELETE",
+                    "/api/v1/registries/{id}",
+                    Value::Null,
+                    "registry.deleted",
+                ),
+            ],
+        ),
+        (
+            "/api/v1/git-credentials",
+            json!({"name": "g", "provider": "github", "token": secret_password}),
+            vec![
+                (
+                    "POST",
+                    "/api/v1/git-credentials/{id}/reveal",
+                    Value::Null,
+                    "git_credential.revealed",
+                ),
+                (
+                    "DELETE",
+                    "/api/v1/git-credentials/{id}",
+                    Value::Null,
+                    "git_credential.deleted",
+                ),
+            ],
+        ),
+        (
+            "/api/v1/env-sets",
+            json!({"name": "e", "vars": {"DATABASE_PASSWORD": secret_password}}),
+            vec![
+                (
+                    "PATCH",
+                    "/api/v1/env-sets/{id}",
+                    json!({"set": {"OTHER": secret_password}}),
+                    "env_set.updated",
+                ),
+                (
+                    "POST",
+                    "/api/v1/env-sets/{id}/reveal",
+                    json!({"name": "OTHER"}),
+                    "env_set.revealed",
+                ),
+                (
+                    "DELETE",
+                    "/api/v1/env-sets/{id}",
+                    Value::Null,
+                    "env_set.deleted",
+                ),
+            ],
+        ),
+    ];
+    for (collection, body, then) in credentials {
+        let before = all_entries(&app).len();
+        let (status, _, created) = send(
+            &svc,
+            json_req("POST", collection, ip(7), body).insert_header(admin.clone()),
+        )
+        .await;
+        assert_eq!(status, 201, "{collection}: {created}");
+        assert_eq!(
+            all_entries(&app).len(),
+            before + 1,
+            "POST {collection} leaves exactly one entry"
+        );
+        covered.insert(Box::leak(format!("POST {collection}").into_boxed_str()));
+        let id = created["id"].as_str().expect("id").to_owned();
+        for (method, route, body, action) in then {
+            let before = all_entries(&app).len();
+            let uri = route.replace("{id}", &id);
+            let req = if body.is_null() {
+                request(method, &uri, ip(7))
+            } else {
+                json_req(method, &uri, ip(7), body)
+            };
+            let (status, _, _) = send(&svc, req.insert_header(admin.clone())).await;
+            assert!((200..300).contains(&status), "{method} {uri}: {status}");
+            let entries = all_entries(&app);
+            assert_eq!(
+                entries.len(),
+                before + 1,
+                "{method} {uri} leaves exactly one entry"
+            );
+            assert_eq!(entries.last().map(|e| e.action.as_str()), Some(action));
+            covered.insert(Box::leak(format!("{method} {route}").into_boxed_str()));
+        }
+    }
     let mut created_token_id = None;
     for step in steps {
         let before = all_entries(&app).len();

@@ -131,7 +131,7 @@ both_backends!(tls_makes_cookies_secure);
 // --- 6. secrets never in logs or files -------------------------------------------
 
 /// Whether `needle` occurs in `haystack`.
-fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -187,7 +187,7 @@ fn pg_rows(url: &str) -> String {
 
 /// Fails when any of `secrets` occurs in the data directory's files (or,
 /// on PostgreSQL, in the database's rows).
-fn assert_stored_nowhere(db: &TestDb, env: &Env, secrets: &[(&str, &[u8])], when: &str) {
+pub(crate) fn assert_stored_nowhere(db: &TestDb, env: &Env, secrets: &[(&str, &[u8])], when: &str) {
     let files = files_under(&env.data_dir);
     if matches!(db.target, DatabaseTarget::Sqlite(_)) {
         assert!(

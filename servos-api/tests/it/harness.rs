@@ -154,7 +154,7 @@ impl TestApp {
         config.db_pool_size = 4;
         tweak(&mut config);
         let key = MasterKey::parse(Some(&random_master_key())).expect("key");
-        let state = AppState::open(config, &key).expect("open app state");
+        let state = AppState::open(config, key).expect("open app state");
         Self { state, db }
     }
 

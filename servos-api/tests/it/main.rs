@@ -3,12 +3,16 @@
 
 mod audit;
 mod binary;
+mod binary_canaries;
 mod binary_security;
 mod client;
+mod credentials;
 mod harness;
 mod limits;
 mod process;
+mod rotation;
 mod sessions;
 mod setup;
+mod ssh_keys;
 mod tiers;
 mod vault;

@@ -36,6 +36,8 @@ pub struct Env {
     pub tls: Option<TlsFiles>,
     /// `RUST_LOG`; `info`, the product's default, unless a test wants more.
     pub log_filter: String,
+    /// Further variables (`SERVOS_NEW_MASTER_KEY`, `SERVOS_FAILPOINT`, ...).
+    pub extra: Vec<(String, String)>,
 }
 
 /// A PEM certificate and key.
@@ -56,6 +58,7 @@ impl Env {
             database_url: None,
             tls: None,
             log_filter: "info".into(),
+            extra: Vec::new(),
         }
     }
 
@@ -76,7 +79,15 @@ impl Env {
             database_url,
             tls: None,
             log_filter: "info".into(),
+            extra: Vec::new(),
         }
+    }
+
+    /// The same environment with one more variable.
+    pub fn with_var(&self, name: &str, value: &str) -> Self {
+        let mut env = self.clone();
+        env.extra.push((name.to_owned(), value.to_owned()));
+        env
     }
 
     /// The same environment with another master key.
@@ -104,6 +115,9 @@ impl Env {
         }
         if let Some(url) = &self.database_url {
             cmd.env("DATABASE_URL", url);
+        }
+        for (name, value) in &self.extra {
+            cmd.env(name, value);
         }
         if let Some(tls) = &self.tls {
             cmd.env("SERVOS_TLS_CERT", &tls.cert)

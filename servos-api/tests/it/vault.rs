@@ -11,7 +11,7 @@ use crate::harness::{random_master_key, Backend, TestDb};
 
 fn open(db: &TestDb, key: &str) -> Result<AppState, StartError> {
     let config = Config::new(db.data_dir(), db.target.clone());
-    AppState::open(config, &MasterKey::parse(Some(key)).expect("valid key"))
+    AppState::open(config, MasterKey::parse(Some(key)).expect("valid key"))
 }
 
 async fn wrong_master_key_is_refused(backend: Backend) {

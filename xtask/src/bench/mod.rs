@@ -1,11 +1,13 @@
 //! `cargo xtask bench api`: throughput, p99 latency and peak memory of an
-//! authenticated read (`GET /api/v1/me` with an API token), on SQLite and PostgreSQL.
+//! authenticated read (`GET /api/v1/me` with an API token), on SQLite and
+//! PostgreSQL; `cargo xtask bench vault`: see `vault.rs`.
 //!
 //! The server inherits xtask's environment, so settings such as the rate
 //! limit can be raised for a run by exporting them before `cargo xtask bench api`.
 
 mod curl;
 mod server;
+mod vault;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -21,11 +23,12 @@ use server::ApiServer;
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "bench-password-123456";
 
-/// Runs the benchmark named by `args` (only `api` so far).
+/// Runs the benchmark named by `args`.
 pub fn main(args: &[String]) -> Result<()> {
     match args {
         [name] if name == "api" => api(),
-        _ => bail!("usage: cargo xtask bench api"),
+        [name] if name == "vault" => vault::run(),
+        _ => bail!("usage: cargo xtask bench api|vault"),
     }
 }
 

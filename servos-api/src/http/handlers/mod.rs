@@ -2,11 +2,15 @@
 //! call the service, render.
 
 pub mod audit;
+pub mod env_sets;
+pub mod git_credentials;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod registries;
 pub mod session;
 pub mod setup;
+pub mod ssh_keys;
 pub mod tokens;
 pub mod users;
 pub mod views;

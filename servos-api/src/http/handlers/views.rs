@@ -83,3 +83,21 @@ impl TryFrom<ApiTokenRow> for TokenView {
 pub fn all<R, V: TryFrom<R, Error = ApiError>>(rows: Vec<R>) -> Result<Vec<V>, ApiError> {
     rows.into_iter().map(V::try_from).collect()
 }
+
+/// How a secret field shows in list and get responses.
+pub const MASK: &str = "********";
+
+/// A revealed secret value (the only response that carries one).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Revealed {
+    /// The secret value.
+    pub value: String,
+}
+
+impl From<servos_common::secret::SecretText> for Revealed {
+    fn from(secret: servos_common::secret::SecretText) -> Self {
+        Self {
+            value: secret.expose().to_owned(),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Git credentials: a provider, an optional user name and a sealed token,
+//! used later to clone private repositories on a builder.
+
+use serde::{Deserialize, Serialize};
+use servos_common::secret::SecretText;
+
+use crate::accounts::principal::Principal;
+use crate::app::AppState;
+use crate::audit::{AuditEvent, Origin};
+use crate::http::error::ApiError;
+use crate::store;
+use crate::store::git_credentials::{self, GitCredentialRow};
+
+use super::validate;
+
+const TABLE: &str = "git_credentials";
+
+/// Git hosting providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// GitHub.
+    Github,
+    /// GitLab.
+    Gitlab,
+    /// Gitea.
+    Gitea,
+    /// Forgejo.
+    Forgejo,
+    /// Anything else speaking git over HTTPS.
+    Other,
+}
+
+impl Provider {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Gitlab => "gitlab",
+            Self::Gitea => "gitea",
+            Self::Forgejo => "forgejo",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// A new git credential.
+#[derive(Debug)]
+pub struct NewGitCredential {
+    /// Name.
+    pub name: String,
+    /// Provider.
+    pub provider: Provider,
+    /// Optional user name.
+    pub username: Option<String>,
+    /// Access token.
+    pub token: SecretText,
+}
+
+/// The revealable token.
+pub const TOKEN: super::SecretField = super::SecretField {
+    table: TABLE,
+    column: "token",
+    target_type: "git_credential",
+    revealed: "git_credential.revealed",
+    load: git_credentials::sealed_token,
+};
+
+/// Stores a git credential.
+pub async fn create(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    new: NewGitCredential,
+) -> Result<GitCredentialRow, ApiError> {
+    let name = validate::name(&new.name)?;
+    let username = new
+        .username
+        .as_deref()
+        .map(|u| validate::plain("username", u))
+        .transpose()?;
+    validate::secret("token", new.token.expose())?;
+    let vault = state.vault.clone();
+    state
+        .audited(origin, move |conn| {
+            if git_credentials::name_taken(conn, &name)? {
+                return Err(ApiError::conflict("a git credential with this name exists"));
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let token = super::seal(
+                conn,
+                vault.keyring(),
+                TABLE,
+                "token",
+                &id,
+                new.token.expose().as_bytes(),
+            )?;
+            let now = store::now();
+            let row = GitCredentialRow {
+                id,
+                name,
+                provider: new.provider.as_str().into(),
+                username,
+                token: token.value,
+                token_key_id: token.key_id,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            };
+            git_credentials::insert(conn, &row)?;
+            let event = AuditEvent::on(
+                admin.actor(),
+                "git_credential.created",
+                "git_credential",
+                &row.id,
+            )
+            .with_fields(vec!["name", "provider", "username", "token"]);
+            Ok((row, event))
+        })
+        .await
+}
+
+/// Every live git credential.
+pub async fn list(state: &AppState) -> Result<Vec<GitCredentialRow>, ApiError> {
+    state.db(|conn| Ok(git_credentials::list_live(conn)?)).await
+}
+
+/// One live git credential.
+pub async fn get(state: &AppState, id: String) -> Result<GitCredentialRow, ApiError> {
+    state
+        .db(move |conn| git_credentials::find_live(conn, &id)?.ok_or(ApiError::NotFound))
+        .await
+}
+
+/// Deletes a git credential (soft).
+pub async fn delete(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    id: String,
+) -> Result<(), ApiError> {
+    super::delete(
+        state,
+        origin,
+        admin,
+        ("git_credential", "git_credential.deleted"),
+        git_credentials::soft_delete,
+        id,
+    )
+    .await
+}

@@ -1,0 +1,145 @@
+//! Credentials: SSH keys, registry and git credentials, and versioned
+//! environment sets. Secret fields are sealed under the keyring, never
+//! returned by list or get, and only shown by an audited reveal.
+
+pub mod env_sets;
+pub mod git;
+pub mod registries;
+pub mod ssh_key;
+pub mod ssh_keys;
+
+pub mod validate;
+
+use servos_common::envelope::Aad;
+use servos_common::secret::{SecretBytes, SecretText};
+
+use crate::accounts::principal::Principal;
+use crate::app::AppState;
+use crate::audit::{AuditEvent, Origin};
+
+use crate::http::error::ApiError;
+use crate::store::DbConn;
+use crate::vault::keyring::{Keyring, Sealed};
+use crate::vault::VaultError;
+
+/// Seals a secret field of a row under the newest data key.
+pub fn seal(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    table: &'static str,
+    column: &'static str,
+    row_id: &str,
+    plaintext: &[u8],
+) -> Result<Sealed, ApiError> {
+    let aad = Aad {
+        table,
+        column,
+        row_id,
+    };
+    keyring
+        .seal(conn, &aad, plaintext)
+        .map_err(ApiError::internal)
+}
+
+/// Opens a secret field of a row; a value that does not open fails alone
+/// with a clear error naming the field, never the value.
+pub fn open(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    table: &'static str,
+    column: &'static str,
+    row_id: &str,
+    value: &str,
+    key_id: &str,
+) -> Result<SecretBytes, ApiError> {
+    let aad = Aad {
+        table,
+        column,
+        row_id,
+    };
+    keyring.open(conn, &aad, value, key_id).map_err(|e| match e {
+        VaultError::Undecryptable(_) | VaultError::UnknownDataKey(_) | VaultError::Damaged { .. } => {
+            tracing::error!(table, column, row_id, error = %e, "stored secret cannot be decrypted");
+            ApiError::Undecryptable
+        }
+        other => ApiError::internal(other),
+    })
+}
+
+/// A decrypted value as text (every sealed credential is UTF-8).
+pub fn text(plain: SecretBytes) -> Result<SecretText, ApiError> {
+    std::str::from_utf8(plain.expose())
+        .map(|s| SecretText::new(s.to_owned()))
+        .map_err(|_| ApiError::Undecryptable)
+}
+
+/// Where a revealable secret lives and how to read it.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretField {
+    /// Table (part of the AAD).
+    pub table: &'static str,
+    /// Column (part of the AAD).
+    pub column: &'static str,
+    /// Audit target type (`registry`, `git_credential`, ...).
+    pub target_type: &'static str,
+    /// Audit action of a reveal.
+    pub revealed: &'static str,
+    /// Reads the sealed value and its data key id of a live row.
+    pub load:
+        fn(&mut DbConn, &str) -> diesel::QueryResult<Option<crate::store::sealed::SealedValue>>,
+}
+
+/// Returns one secret field's value, and records that it was shown.
+pub async fn reveal(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    field: SecretField,
+    id: String,
+) -> Result<SecretText, ApiError> {
+    let vault = state.vault.clone();
+    state
+        .audited(origin, move |conn| {
+            let (value, key_id) = (field.load)(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let (Some(value), Some(key_id)) = (value, key_id) else {
+                return Err(ApiError::invalid(
+                    "field",
+                    format!("{} has no {}", field.target_type, field.column),
+                ));
+            };
+            let plain = open(
+                conn,
+                vault.keyring(),
+                field.table,
+                field.column,
+                &id,
+                &value,
+                &key_id,
+            )?;
+            let event = AuditEvent::on(admin.actor(), field.revealed, field.target_type, &id)
+                .with_fields(vec![field.column]);
+            Ok((text(plain)?, event))
+        })
+        .await
+}
+
+/// Soft-deletes a credential with `soft_delete` and records it as `action`.
+pub async fn delete(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    (target_type, action): (&'static str, &'static str),
+    soft_delete: fn(&mut DbConn, &str, chrono::NaiveDateTime) -> diesel::QueryResult<usize>,
+    id: String,
+) -> Result<(), ApiError> {
+    state
+        .audited(origin, move |conn| {
+            if soft_delete(conn, &id, crate::store::now())? == 0 {
+                return Err(ApiError::NotFound);
+            }
+            let event = AuditEvent::on(admin.actor(), action, target_type, &id)
+                .with_fields(vec!["deleted_at"]);
+            Ok(((), event))
+        })
+        .await
+}

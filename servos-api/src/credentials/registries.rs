@@ -1,0 +1,114 @@
+//! Registry credentials: host, user name and a sealed password or token.
+
+use servos_common::secret::SecretText;
+
+use crate::accounts::principal::Principal;
+use crate::app::AppState;
+use crate::audit::{AuditEvent, Origin};
+use crate::http::error::ApiError;
+use crate::store;
+use crate::store::registries::{self, RegistryRow};
+
+use super::validate;
+
+const TABLE: &str = "registries";
+
+/// A new registry credential.
+#[derive(Debug)]
+pub struct NewRegistry {
+    /// Name.
+    pub name: String,
+    /// Registry host.
+    pub host: String,
+    /// User name.
+    pub username: String,
+    /// Password or token.
+    pub password: SecretText,
+}
+
+/// Stores a registry credential.
+pub async fn create(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    new: NewRegistry,
+) -> Result<RegistryRow, ApiError> {
+    let name = validate::name(&new.name)?;
+    let host = validate::registry_host(&new.host)?;
+    let username = validate::plain("username", &new.username)?;
+    validate::secret("password", new.password.expose())?;
+    let vault = state.vault.clone();
+    state
+        .audited(origin, move |conn| {
+            if registries::name_taken(conn, &name)? {
+                return Err(ApiError::conflict(
+                    "a registry credential with this name exists",
+                ));
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let password = super::seal(
+                conn,
+                vault.keyring(),
+                TABLE,
+                "password",
+                &id,
+                new.password.expose().as_bytes(),
+            )?;
+            let now = store::now();
+            let row = RegistryRow {
+                id,
+                name,
+                host,
+                username,
+                password: password.value,
+                password_key_id: password.key_id,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            };
+            registries::insert(conn, &row)?;
+            let event = AuditEvent::on(admin.actor(), "registry.created", "registry", &row.id)
+                .with_fields(vec!["name", "host", "username", "password"]);
+            Ok((row, event))
+        })
+        .await
+}
+
+/// Every live registry credential.
+pub async fn list(state: &AppState) -> Result<Vec<RegistryRow>, ApiError> {
+    state.db(|conn| Ok(registries::list_live(conn)?)).await
+}
+
+/// One live registry credential.
+pub async fn get(state: &AppState, id: String) -> Result<RegistryRow, ApiError> {
+    state
+        .db(move |conn| registries::find_live(conn, &id)?.ok_or(ApiError::NotFound))
+        .await
+}
+
+/// The revealable password.
+pub const PASSWORD: super::SecretField = super::SecretField {
+    table: TABLE,
+    column: "password",
+    target_type: "registry",
+    revealed: "registry.revealed",
+    load: registries::sealed_password,
+};
+
+/// Deletes a registry credential (soft).
+pub async fn delete(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    id: String,
+) -> Result<(), ApiError> {
+    super::delete(
+        state,
+        origin,
+        admin,
+        ("registry", "registry.deleted"),
+        registries::soft_delete,
+        id,
+    )
+    .await
+}

@@ -1,0 +1,200 @@
+//! SSH keys: generated here (Ed25519) or imported (Ed25519/RSA, OpenSSH or
+//! PEM, optionally with a passphrase). The private key and passphrase are
+//! sealed; the public key and fingerprint are shown.
+
+use serde::{Deserialize, Serialize};
+use servos_common::secret::SecretText;
+
+use crate::accounts::principal::Principal;
+use crate::app::AppState;
+use crate::audit::{AuditEvent, Origin};
+use crate::http::error::ApiError;
+use crate::store;
+use crate::store::ssh_keys::{self, SshKeyRow};
+
+use super::ssh_key::{self, KeyMaterial, SshKeyError};
+use super::validate;
+
+const TABLE: &str = "ssh_keys";
+
+/// What a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// Reaches run servers.
+    Server,
+    /// Reaches build servers.
+    Builder,
+}
+
+impl KeyKind {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Builder => "builder",
+        }
+    }
+}
+
+/// Where a new key comes from.
+#[derive(Debug)]
+pub enum KeySource {
+    /// Generate an Ed25519 key.
+    Generate,
+    /// Import a private key.
+    Import {
+        /// OpenSSH or PEM text.
+        private_key: SecretText,
+        /// Its passphrase, if it has one.
+        passphrase: Option<SecretText>,
+    },
+}
+
+/// The revealable private key.
+pub const PRIVATE_KEY: super::SecretField = super::SecretField {
+    table: TABLE,
+    column: "private_key",
+    target_type: "ssh_key",
+    revealed: "ssh_key.revealed",
+    load: ssh_keys::sealed_private_key,
+};
+
+/// The revealable passphrase.
+pub const PASSPHRASE: super::SecretField = super::SecretField {
+    table: TABLE,
+    column: "passphrase",
+    target_type: "ssh_key",
+    revealed: "ssh_key.revealed",
+    load: ssh_keys::sealed_passphrase,
+};
+
+fn import_error(e: SshKeyError) -> ApiError {
+    let field = match e {
+        SshKeyError::PassphraseRequired | SshKeyError::WrongPassphrase => "passphrase",
+        _ => "private_key",
+    };
+    ApiError::invalid(field, e.to_string())
+}
+
+/// Generates or imports a key; nothing is stored unless the key is valid.
+pub async fn create(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    name: &str,
+    kind: KeyKind,
+    source: KeySource,
+) -> Result<SshKeyRow, ApiError> {
+    let name = validate::name(name)?;
+    let comment = format!(
+        "servos-{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+    );
+    // Decoding runs the key's own KDF (bcrypt rounds, scrypt memory), chosen
+    // by whoever made the key: bounded like password hashing.
+    let (private_key, passphrase, material): (SecretText, Option<SecretText>, KeyMaterial) = state
+        .hasher
+        .run_bounded(move || match source {
+            KeySource::Generate => ssh_key::generate_ed25519(&comment)
+                .map(|(private_key, material)| (private_key, None, material))
+                .map_err(ApiError::internal),
+            KeySource::Import {
+                private_key,
+                passphrase,
+            } => {
+                validate::secret("private_key", private_key.expose())?;
+                let material =
+                    ssh_key::inspect(&private_key, passphrase.as_ref()).map_err(import_error)?;
+                Ok((
+                    private_key,
+                    passphrase.filter(|p| !p.expose().is_empty()),
+                    material,
+                ))
+            }
+        })
+        .await??;
+    let vault = state.vault.clone();
+    state
+        .audited(origin, move |conn| {
+            if ssh_keys::name_taken(conn, &name)? {
+                return Err(ApiError::conflict("an SSH key with this name exists"));
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let sealed_key = super::seal(
+                conn,
+                vault.keyring(),
+                TABLE,
+                "private_key",
+                &id,
+                private_key.expose().as_bytes(),
+            )?;
+            let sealed_passphrase = passphrase
+                .map(|p| {
+                    super::seal(
+                        conn,
+                        vault.keyring(),
+                        TABLE,
+                        "passphrase",
+                        &id,
+                        p.expose().as_bytes(),
+                    )
+                })
+                .transpose()?;
+            let now = store::now();
+            let mut fields = vec!["name", "kind", "public_key", "private_key"];
+            if sealed_passphrase.is_some() {
+                fields.push("passphrase");
+            }
+            let row = SshKeyRow {
+                id,
+                name,
+                kind: kind.as_str().into(),
+                algorithm: material.algorithm.as_str().into(),
+                public_key: material.public_key,
+                fingerprint: material.fingerprint,
+                private_key: sealed_key.value,
+                private_key_key_id: sealed_key.key_id,
+                passphrase_key_id: sealed_passphrase.as_ref().map(|s| s.key_id.clone()),
+                passphrase: sealed_passphrase.map(|s| s.value),
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            };
+            ssh_keys::insert(conn, &row)?;
+            let event = AuditEvent::on(admin.actor(), "ssh_key.created", "ssh_key", &row.id)
+                .with_fields(fields);
+            Ok((row, event))
+        })
+        .await
+}
+
+/// Every live key.
+pub async fn list(state: &AppState) -> Result<Vec<SshKeyRow>, ApiError> {
+    state.db(|conn| Ok(ssh_keys::list_live(conn)?)).await
+}
+
+/// One live key.
+pub async fn get(state: &AppState, id: String) -> Result<SshKeyRow, ApiError> {
+    state
+        .db(move |conn| ssh_keys::find_live(conn, &id)?.ok_or(ApiError::NotFound))
+        .await
+}
+
+/// Deletes a key (soft).
+pub async fn delete(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    id: String,
+) -> Result<(), ApiError> {
+    super::delete(
+        state,
+        origin,
+        admin,
+        ("ssh_key", "ssh_key.deleted"),
+        ssh_keys::soft_delete,
+        id,
+    )
+    .await
+}
