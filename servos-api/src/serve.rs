@@ -83,7 +83,7 @@ pub fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
         let mut conn = state.pool.get().context("database connection")?;
         if let Some(token) = setup::prepare(&mut conn, &config.data_dir)? {
             tracing::warn!(
-                "first run: no admin exists. Create one at {url}/setup (or POST {url}/api/v1/setup) with setup token {} (also in {})",
+                "first run: no admin exists. Create the first admin with POST {url}/api/v1/setup and setup token {} (also in {})",
                 token.expose(),
                 setup::token_path(&config.data_dir).display()
             );

@@ -159,7 +159,7 @@ async fn quick_start_prints_the_setup_token_and_the_url() {
         .find(|l| l.contains(&token))
         .expect("the token's line");
     assert!(
-        token_line.contains(&format!("{}/setup", server.url)),
+        token_line.contains(&format!("{}/api/v1/setup", server.url)),
         "the token's line does not say where to use it: {token_line}"
     );
     assert!(
