@@ -11,5 +11,7 @@ pub mod credentials;
 pub mod http;
 pub mod maintenance;
 pub mod serve;
+pub mod servers;
+pub mod ssh;
 pub mod store;
 pub mod vault;

@@ -1,5 +1,6 @@
 //! Debian packages the tasks need, installed with apt only when they are missing.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
 use anyhow::{bail, Result};
@@ -11,6 +12,9 @@ use crate::{cmd, pg};
 enum Probe {
     /// A program of that name is on `PATH`.
     Program(&'static str),
+    /// An executable file at that absolute path (for programs outside a user's
+    /// `PATH`, such as those in `/usr/sbin`).
+    Executable(&'static str),
     /// A PostgreSQL server is under `/usr/lib/postgresql/*/bin`.
     PostgresServer,
     /// dpkg lists the package as installed (libraries and headers have no program).
@@ -38,6 +42,11 @@ pub const OPENSSL: Requirement = Requirement {
 pub const OPENSSH_CLIENT: Requirement = Requirement {
     package: "openssh-client",
     probe: Probe::Program("ssh-keygen"),
+};
+/// `sshd`, which the tests run privately on loopback as the servers to reach.
+pub const OPENSSH_SERVER: Requirement = Requirement {
+    package: "openssh-server",
+    probe: Probe::Executable("/usr/sbin/sshd"),
 };
 /// `curl`, the benchmark's HTTP client for setup calls.
 pub const CURL: Requirement = Requirement {
@@ -78,6 +87,8 @@ impl Requirement {
     fn is_met(self) -> bool {
         match self.probe {
             Probe::Program(name) => cmd::find_on_path(name).is_some(),
+            Probe::Executable(path) => std::fs::metadata(path)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0),
             Probe::PostgresServer => pg::Binaries::find().is_ok(),
             Probe::Installed => cmd::read_stdout(
                 Command::new("dpkg-query")

@@ -12,7 +12,12 @@ pub fn main(cargo_test_args: &[String]) -> Result<()> {
     let fuzz_seconds = fuzz::seconds_from_env()?;
 
     step("install missing Debian packages", || {
-        let mut needed = vec![debian::POSTGRESQL, debian::OPENSSL, debian::OPENSSH_CLIENT];
+        let mut needed = vec![
+            debian::POSTGRESQL,
+            debian::OPENSSL,
+            debian::OPENSSH_CLIENT,
+            debian::OPENSSH_SERVER,
+        ];
         needed.extend(debian::BUILD);
         debian::ensure(&needed)
     })?;

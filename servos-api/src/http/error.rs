@@ -61,6 +61,9 @@ pub enum ApiError {
     /// A stored secret does not decrypt (damaged or tampered); it fails alone.
     #[error("this stored secret cannot be decrypted; re-enter it")]
     Undecryptable,
+    /// A server could not be reached or refused us over SSH.
+    #[error("{0}")]
+    Upstream(String),
     /// A dependency (the database) is unavailable.
     #[error("service unavailable")]
     Unavailable,
@@ -105,6 +108,7 @@ impl ApiError {
             Self::Gone => "gone",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Undecryptable => "undecryptable",
+            Self::Upstream(_) => "server_unreachable",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -137,6 +141,7 @@ impl ResponseError for ApiError {
             Self::Gone => StatusCode::GONE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Undecryptable => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -67,6 +67,11 @@ role_extractor!(
     Role::Viewer
 );
 role_extractor!(
+    /// A deployer or admin.
+    Deployer,
+    Role::Deployer
+);
+role_extractor!(
     /// An admin.
     Admin,
     Role::Admin

@@ -6,8 +6,8 @@ use utoipa::Modify;
 use utoipa::OpenApi;
 
 use crate::http::handlers::{
-    audit, env_sets, git_credentials, health, me, openapi, registries, session, setup, ssh_keys,
-    tokens, users,
+    audit, env_sets, git_credentials, health, me, openapi, registries, servers, session, setup,
+    ssh_keys, tokens, users,
 };
 
 /// The API description.
@@ -20,6 +20,8 @@ use crate::http::handlers::{
         me::show, me::change_password,
         users::list, users::create, users::show, users::update, users::delete,
         tokens::list, tokens::create, tokens::revoke,
+        servers::list, servers::create, servers::show, servers::delete, servers::commission, servers::check,
+        servers::confirm_host_key, servers::reset_host_key,
         ssh_keys::list, ssh_keys::create, ssh_keys::show, ssh_keys::delete, ssh_keys::reveal,
         registries::list, registries::create, registries::show, registries::delete, registries::reveal,
         git_credentials::list, git_credentials::create, git_credentials::show, git_credentials::delete, git_credentials::reveal,

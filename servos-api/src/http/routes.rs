@@ -8,8 +8,8 @@ use actix_web::http::Method;
 use actix_web::{web, Route};
 
 use super::handlers::{
-    audit, env_sets, git_credentials, health, me, openapi, registries, session, setup, ssh_keys,
-    tokens, users,
+    audit, env_sets, git_credentials, health, me, openapi, registries, servers, session, setup,
+    ssh_keys, tokens, users,
 };
 
 /// Who may call a route.
@@ -71,6 +71,14 @@ routes! {
     GET    "/api/v1/tokens"             => Viewer,  tokens::list;
     POST   "/api/v1/tokens"             => Viewer,  tokens::create;
     DELETE "/api/v1/tokens/{id}"        => Viewer,  tokens::revoke;
+    GET    "/api/v1/servers"            => Viewer,  servers::list;
+    POST   "/api/v1/servers"            => Admin,   servers::create;
+    GET    "/api/v1/servers/{id}"       => Viewer,  servers::show;
+    DELETE "/api/v1/servers/{id}"       => Admin,   servers::delete;
+    POST   "/api/v1/servers/{id}/commission" => Admin, servers::commission;
+    POST   "/api/v1/servers/{id}/check" => Deployer, servers::check;
+    POST   "/api/v1/servers/{id}/host-key/confirm" => Admin, servers::confirm_host_key;
+    POST   "/api/v1/servers/{id}/host-key/reset" => Admin, servers::reset_host_key;
     GET    "/api/v1/ssh-keys"           => Viewer,  ssh_keys::list;
     POST   "/api/v1/ssh-keys"           => Admin,   ssh_keys::create;
     GET    "/api/v1/ssh-keys/{id}"      => Viewer,  ssh_keys::show;

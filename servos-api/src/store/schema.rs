@@ -171,6 +171,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Servers reached over SSH.
+    servers (id) {
+        id -> Text,
+        name -> Text,
+        address -> Text,
+        port -> Integer,
+        ssh_user -> Text,
+        ssh_key_id -> Text,
+        roles -> Text,
+        labels -> Text,
+        host_key_fingerprint -> Nullable<Text>,
+        pending_fingerprint -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Health checks of servers, newest last.
+    server_checks (id) {
+        id -> Text,
+        server_id -> Text,
+        at -> Timestamp,
+        status -> Text,
+        fingerprint -> Nullable<Text>,
+        docker_version -> Nullable<Text>,
+        disk_free_bytes -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(env_versions -> env_sets (env_set_id));
 diesel::joinable!(env_values -> env_versions (env_version_id));
 diesel::allow_tables_to_appear_in_same_query!(env_sets, env_versions, env_values);

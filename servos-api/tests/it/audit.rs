@@ -317,6 +317,8 @@ async fn every_mutating_route_leaves_one_entry(backend: Backend) {
     let mutating: BTreeSet<String> = routes::table()
         .into_iter()
         .filter(|r| r.tier != Tier::Blocked && r.method != actix_web::http::Method::GET)
+        // Server routes need an SSH server; servers.rs checks their entries.
+        .filter(|r| !r.path.starts_with("/api/v1/servers"))
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     let covered: BTreeSet<String> = covered.into_iter().map(str::to_owned).collect();

@@ -8,6 +8,7 @@ pub mod health;
 pub mod me;
 pub mod openapi;
 pub mod registries;
+pub mod servers;
 pub mod session;
 pub mod setup;
 pub mod ssh_keys;

@@ -1,0 +1,2 @@
+DROP TABLE server_checks;
+DROP TABLE servers;

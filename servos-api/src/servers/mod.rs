@@ -1,0 +1,383 @@
+//! Servers: registered with an address, user and SSH key; commissioned by
+//! pinning their host key on first use; checked over SSH. A host key that
+//! differs from the pin refuses the connection before any credential is
+//! offered, marks the server `host_key_changed` and is audited; only an
+//! admin can confirm the new key or clear the pin.
+
+pub mod checks;
+
+use std::collections::BTreeMap;
+
+use crate::accounts::principal::Principal;
+use crate::app::AppState;
+use crate::audit::{AuditEvent, Origin};
+use crate::credentials::{self, ssh_keys as key_service, validate};
+use crate::http::error::ApiError;
+use crate::ssh::{self, SshError, Target, Timeouts};
+use crate::store::servers::{self, ServerCheckRow, ServerRow};
+use crate::store::{self, ssh_keys};
+
+/// A new server.
+#[derive(Debug)]
+pub struct NewServer {
+    /// Name.
+    pub name: String,
+    /// Host name or IP.
+    pub address: String,
+    /// SSH port.
+    pub port: u16,
+    /// Remote user.
+    pub user: String,
+    /// SSH key (kind `server`).
+    pub ssh_key_id: String,
+    /// Roles: `run`, `build`.
+    pub roles: Vec<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+fn check_address(raw: &str) -> Result<String, ApiError> {
+    let address = raw.trim().to_ascii_lowercase();
+    let valid = !address.is_empty()
+        && address.len() <= 253
+        && address
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    if valid {
+        Ok(address)
+    } else {
+        Err(ApiError::invalid(
+            "address",
+            "must be a host name or IP address",
+        ))
+    }
+}
+
+fn check_user(raw: &str) -> Result<String, ApiError> {
+    let valid = !raw.is_empty()
+        && raw.len() <= 32
+        && raw.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            "user",
+            "must be a Unix user name like deploy",
+        ))
+    }
+}
+
+/// Registers a server (not yet connected).
+pub async fn create(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    new: NewServer,
+) -> Result<ServerRow, ApiError> {
+    let name = validate::name(&new.name)?;
+    let address = check_address(&new.address)?;
+    let user = check_user(&new.user)?;
+    if new.port == 0 {
+        return Err(ApiError::invalid("port", "must be 1 to 65535"));
+    }
+    if new.roles.is_empty() || new.roles.iter().any(|r| r != "run" && r != "build") {
+        return Err(ApiError::invalid("roles", "must list run and/or build"));
+    }
+    let labels = serde_json::to_string(&new.labels).map_err(ApiError::internal)?;
+    state
+        .audited(origin, move |conn| {
+            let key = ssh_keys::find_live(conn, &new.ssh_key_id)?
+                .ok_or_else(|| ApiError::invalid("ssh_key_id", "no such SSH key"))?;
+            if key.kind != key_service::KeyKind::Server.as_str() {
+                return Err(ApiError::invalid(
+                    "ssh_key_id",
+                    "must be an SSH key of kind server",
+                ));
+            }
+            if servers::name_taken(conn, &name)? {
+                return Err(ApiError::conflict("a server with this name exists"));
+            }
+            let now = store::now();
+            let row = ServerRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                name,
+                address,
+                port: i32::from(new.port),
+                ssh_user: user,
+                ssh_key_id: key.id,
+                roles: new.roles.join(","),
+                labels,
+                host_key_fingerprint: None,
+                pending_fingerprint: None,
+                status: "new".into(),
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            };
+            servers::insert(conn, &row)?;
+            let event = AuditEvent::on(admin.actor(), "server.created", "server", &row.id)
+                .with_fields(vec![
+                    "name",
+                    "address",
+                    "port",
+                    "ssh_user",
+                    "ssh_key_id",
+                    "roles",
+                    "labels",
+                ]);
+            Ok((row, event))
+        })
+        .await
+}
+
+/// Every live server with its newest check.
+pub async fn list(state: &AppState) -> Result<Vec<(ServerRow, Option<ServerCheckRow>)>, ApiError> {
+    state
+        .db(|conn| {
+            let rows = servers::list_live(conn)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let check = servers::last_check(conn, &row.id)?;
+                out.push((row, check));
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// One live server with its newest check.
+pub async fn get(
+    state: &AppState,
+    id: String,
+) -> Result<(ServerRow, Option<ServerCheckRow>), ApiError> {
+    state
+        .db(move |conn| {
+            let row = servers::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let check = servers::last_check(conn, &id)?;
+            Ok((row, check))
+        })
+        .await
+}
+
+/// Deletes a server (soft).
+pub async fn delete(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    id: String,
+) -> Result<(), ApiError> {
+    credentials::delete(
+        state,
+        origin,
+        admin,
+        ("server", "server.deleted"),
+        servers::soft_delete,
+        id,
+    )
+    .await
+}
+
+/// The connection target of a server, its key opened from the vault.
+async fn target(
+    state: &AppState,
+    id: &str,
+    pinned: Option<Option<String>>,
+) -> Result<(ServerRow, Target), ApiError> {
+    let vault = state.vault.clone();
+    let id = id.to_owned();
+    state
+        .db(move |conn| {
+            let server = servers::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let key = ssh_keys::find_live(conn, &server.ssh_key_id)?
+                .ok_or_else(|| ApiError::conflict("the server's SSH key was deleted"))?;
+            let private_key = credentials::text(credentials::open(
+                conn,
+                vault.keyring(),
+                "ssh_keys",
+                "private_key",
+                &key.id,
+                &key.private_key,
+                &key.private_key_key_id,
+            )?)?;
+            let passphrase = match (&key.passphrase, &key.passphrase_key_id) {
+                (Some(value), Some(key_id)) => Some(credentials::text(credentials::open(
+                    conn,
+                    vault.keyring(),
+                    "ssh_keys",
+                    "passphrase",
+                    &key.id,
+                    value,
+                    key_id,
+                )?)?),
+                _ => None,
+            };
+            let target = Target {
+                address: server.address.clone(),
+                port: u16::try_from(server.port).unwrap_or(22),
+                user: server.ssh_user.clone(),
+                private_key,
+                passphrase,
+                pinned: pinned.unwrap_or_else(|| server.host_key_fingerprint.clone()),
+            };
+            Ok((server, target))
+        })
+        .await
+}
+
+/// Why connecting failed, as the API answers it.
+fn ssh_failure(e: &SshError) -> ApiError {
+    match e {
+        SshError::HostKeyMismatch { pinned, presented } => ApiError::conflict(format!(
+            "host key changed: pinned {pinned}, the server presented {presented}; connection refused"
+        )),
+        other => ApiError::Upstream(other.to_string()),
+    }
+}
+
+/// Connects (pinning on first use), checks Docker and the disk, records the
+/// check, and audits it as `action`. With `confirm`, only that fingerprint
+/// is accepted and pinned.
+async fn connect_and_check(
+    state: &AppState,
+    origin: Origin,
+    caller: Principal,
+    id: String,
+    action: &'static str,
+    confirm: Option<String>,
+) -> Result<ServerCheckRow, ApiError> {
+    let (server, target) = target(state, &id, confirm.clone().map(Some)).await?;
+    if action == "server.checked" && server.host_key_fingerprint.is_none() {
+        return Err(ApiError::conflict(
+            "commission the server first: no host key is pinned",
+        ));
+    }
+    let connected = ssh::connect(&target, Timeouts::default()).await;
+    let check = match &connected {
+        Ok(session) => checks::run(session).await,
+        Err(e) => checks::failed(e),
+    };
+    if let Ok(session) = connected {
+        session.close().await;
+    }
+    let mismatch = match &check.error {
+        Some(SshError::HostKeyMismatch { presented, .. }) => Some(presented.clone()),
+        _ => None,
+    };
+    let failure = check.error.as_ref().map(ssh_failure);
+    let record = ServerCheckRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        server_id: id.clone(),
+        at: store::now(),
+        status: check.status.into(),
+        fingerprint: check.fingerprint.clone(),
+        docker_version: check.docker_version.clone(),
+        disk_free_bytes: check.disk_free_bytes,
+        error: check.error.as_ref().map(ToString::to_string),
+    };
+    let stored = record.clone();
+    let pinned_now = check.fingerprint.clone().filter(|_| check.error.is_none());
+    let result = state
+        .audited(origin, move |conn| {
+            let now = store::now();
+            let event = if let Some(presented) = &mismatch {
+                servers::mark_host_key_changed(conn, &id, presented, now)?;
+                AuditEvent::on(caller.actor(), "server.host_key_mismatch", "server", &id)
+                    .with_fields(vec!["pending_fingerprint", "status"])
+            } else if let (Some(fingerprint), Some(_)) = (&pinned_now, &confirm) {
+                servers::set_pin(conn, &id, Some(fingerprint), now)?;
+                AuditEvent::on(caller.actor(), action, "server", &id)
+                    .with_fields(vec!["host_key_fingerprint", "status"])
+            } else if let Some(fingerprint) = &pinned_now {
+                if servers::pin_if_unpinned(conn, &id, fingerprint, now)? == 0 {
+                    let current =
+                        servers::find_live(conn, &id)?.and_then(|s| s.host_key_fingerprint);
+                    if current.as_deref() != Some(fingerprint.as_str()) {
+                        return Err(ApiError::conflict(
+                            "another connection pinned a different host key",
+                        ));
+                    }
+                }
+                AuditEvent::on(caller.actor(), action, "server", &id)
+                    .with_fields(vec!["host_key_fingerprint", "status"])
+            } else {
+                AuditEvent::on(caller.actor(), action, "server", &id).with_fields(vec!["status"])
+            };
+            // Last, so the check's status is the server's status.
+            servers::record_check(conn, &stored)?;
+            Ok(((), event))
+        })
+        .await;
+    result?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(record),
+    }
+}
+
+/// First connection: pins the host key and checks Docker.
+pub async fn commission(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    id: String,
+) -> Result<ServerCheckRow, ApiError> {
+    connect_and_check(state, origin, admin, id, "server.commissioned", None).await
+}
+
+/// A health check over the pinned connection.
+pub async fn check(
+    state: &AppState,
+    origin: Origin,
+    caller: Principal,
+    id: String,
+) -> Result<ServerCheckRow, ApiError> {
+    connect_and_check(state, origin, caller, id, "server.checked", None).await
+}
+
+/// Pins `fingerprint` (checked out of band) if the next handshake presents it.
+pub async fn confirm_host_key(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    id: String,
+    fingerprint: String,
+) -> Result<ServerCheckRow, ApiError> {
+    if !fingerprint.starts_with("SHA256:") {
+        return Err(ApiError::invalid(
+            "fingerprint",
+            "must be SHA256:... as `ssh-keygen -lf` prints it",
+        ));
+    }
+    connect_and_check(
+        state,
+        origin,
+        admin,
+        id,
+        "server.host_key_confirmed",
+        Some(fingerprint),
+    )
+    .await
+}
+
+/// Clears the pin: the next commissioning trusts the key it sees.
+pub async fn reset_host_key(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    id: String,
+) -> Result<(), ApiError> {
+    state
+        .audited(origin, move |conn| {
+            servers::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            servers::set_pin(conn, &id, None, store::now())?;
+            let event =
+                AuditEvent::on(admin.actor(), "server.host_key_reset", "server", &id).with_fields(
+                    vec!["host_key_fingerprint", "pending_fingerprint", "status"],
+                );
+            Ok(((), event))
+        })
+        .await
+}
