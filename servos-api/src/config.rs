@@ -42,6 +42,12 @@ pub struct Settings {
     /// Hours after login at which a session ends regardless of activity.
     #[arg(long, env = "SERVOS_SESSION_MAX_HOURS", default_value_t = 168)]
     pub session_max_hours: u32,
+    /// Seconds to connect, verify the host key and authenticate over SSH.
+    #[arg(long, env = "SERVOS_SSH_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub ssh_connect_timeout: u64,
+    /// Seconds one remote command may run.
+    #[arg(long, env = "SERVOS_SSH_COMMAND_TIMEOUT", default_value_t = 120)]
+    pub ssh_command_timeout: u64,
     /// Database connections per API process.
     #[arg(long, env = "SERVOS_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -103,6 +109,8 @@ pub struct Config {
     pub session_max_age: chrono::Duration,
     /// Pool size.
     pub db_pool_size: u32,
+    /// SSH time limits.
+    pub ssh_timeouts: crate::ssh::Timeouts,
 }
 
 impl Config {
@@ -128,6 +136,10 @@ impl Config {
             )),
             session_max_age: chrono::Duration::hours(i64::from(s.session_max_hours.max(1))),
             db_pool_size: s.db_pool_size.max(1),
+            ssh_timeouts: crate::ssh::Timeouts {
+                connect: Duration::from_secs(s.ssh_connect_timeout.max(1)),
+                command: Duration::from_secs(s.ssh_command_timeout.max(1)),
+            },
         })
     }
 
@@ -144,6 +156,7 @@ impl Config {
             session_idle_timeout: chrono::Duration::minutes(720),
             session_max_age: chrono::Duration::hours(168),
             db_pool_size: 8,
+            ssh_timeouts: crate::ssh::Timeouts::default(),
         }
     }
 

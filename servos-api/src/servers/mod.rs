@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
 use crate::credentials::{self, ssh_keys as key_service, validate};
 use crate::http::error::ApiError;
-use crate::ssh::{self, SshError, Target, Timeouts};
+use crate::ssh::{self, SshError, Target};
 use crate::store::servers::{self, ServerCheckRow, ServerRow};
 use crate::store::{self, ssh_keys};
 
@@ -254,7 +254,7 @@ async fn connect_and_check(
             "commission the server first: no host key is pinned",
         ));
     }
-    let connected = ssh::connect(&target, Timeouts::default()).await;
+    let connected = ssh::connect(&target, state.config.ssh_timeouts).await;
     let check = match &connected {
         Ok(session) => checks::run(session).await,
         Err(e) => checks::failed(e),

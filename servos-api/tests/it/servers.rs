@@ -253,3 +253,106 @@ both_backends!(
     host_keys_are_pinned_and_changes_refused,
     unreachable_and_refused_fail_clearly
 );
+
+/// A server that sends an SSH banner and then never answers again.
+struct SilentServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentServer {
+    fn start() -> Self {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok((mut stream, _)) = listener.accept() {
+                    let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+                    held.push(stream);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+        Self { port, stop }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn a_hanging_server_times_out_and_the_api_stays_responsive(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| {
+        c.ssh_timeouts.connect = std::time::Duration::from_secs(2);
+    });
+    let svc = app.service().await;
+    let who = callers(&app, &svc).await;
+    let admin = ("Authorization", format!("Bearer {}", who.admin_token));
+    let dir = tempfile::tempdir().expect("dir");
+    let (private_key, _) = client_key(dir.path());
+    let (_, _, key) = send(
+        &svc,
+        json_req(
+            "POST",
+            "/api/v1/ssh-keys",
+            ip(1),
+            json!({"name": "k", "kind": "server", "private_key": private_key}),
+        )
+        .insert_header(admin.clone()),
+    )
+    .await;
+    let silent = SilentServer::start();
+    let (_, _, server) = send(
+        &svc,
+        json_req(
+            "POST",
+            "/api/v1/servers",
+            ip(1),
+            json!({"name": "hangs", "address": "127.0.0.1", "port": silent.port, "user": "root", "ssh_key_id": key["id"]}),
+        )
+        .insert_header(admin.clone()),
+    )
+    .await;
+    let id = server["id"].as_str().expect("id");
+    let started = std::time::Instant::now();
+    let commission = async {
+        let result = send(
+            &svc,
+            request("POST", &format!("/api/v1/servers/{id}/commission"), ip(1))
+                .insert_header(admin.clone()),
+        )
+        .await;
+        (result, started.elapsed())
+    };
+    let health = async {
+        let (status, _, _) = send(&svc, request("GET", "/readyz", ip(2))).await;
+        (status, started.elapsed())
+    };
+    let (((status, _, error), took), (health_status, health_took)) =
+        futures_util::join!(commission, health);
+    assert_eq!(status, 502, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("timed out")),
+        "{error}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "bounded by the connect timeout: {took:?}"
+    );
+    assert_eq!(health_status, 200);
+    assert!(
+        health_took < took,
+        "the API answered while the connection hung"
+    );
+}
+
+both_backends!(a_hanging_server_times_out_and_the_api_stays_responsive);
