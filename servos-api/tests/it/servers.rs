@@ -175,17 +175,22 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
     assert_eq!(audit_len().len(), before + 1);
 }
 
-async fn unreachable_and_refused_fail_clearly(backend: Backend) {
-    let app = TestApp::new(backend);
-    let svc = app.service().await;
-    let who = callers(&app, &svc).await;
-    let admin = ("Authorization", format!("Bearer {}", who.admin_token));
-    let dir = tempfile::tempdir().expect("dir");
-    let (private_key, _) = client_key(dir.path());
-    let (_, other_public) = client_key(&dir.path().join("other"));
-    let sshd = Sshd::start(HostKeyType::Ed25519, &other_public);
-    let (_, _, key) = send(
-        &svc,
+/// Imports `private_key` as a server key and returns the created key.
+async fn import_server_key<S, B>(
+    svc: &S,
+    admin: &(&'static str, String),
+    private_key: &str,
+) -> Value
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let (status, _, key) = send(
+        svc,
         json_req(
             "POST",
             "/api/v1/ssh-keys",
@@ -195,6 +200,20 @@ async fn unreachable_and_refused_fail_clearly(backend: Backend) {
         .insert_header(admin.clone()),
     )
     .await;
+    assert_eq!(status, 201, "{key}");
+    key
+}
+
+async fn unreachable_and_refused_fail_clearly(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    let who = callers(&app, &svc).await;
+    let admin = ("Authorization", format!("Bearer {}", who.admin_token));
+    let dir = tempfile::tempdir().expect("dir");
+    let (private_key, _) = client_key(dir.path());
+    let (_, other_public) = client_key(&dir.path().join("other"));
+    let sshd = Sshd::start(HostKeyType::Ed25519, &other_public);
+    let key = import_server_key(&svc, &admin, &private_key).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -297,17 +316,7 @@ async fn a_hanging_server_times_out_and_the_api_stays_responsive(backend: Backen
     let admin = ("Authorization", format!("Bearer {}", who.admin_token));
     let dir = tempfile::tempdir().expect("dir");
     let (private_key, _) = client_key(dir.path());
-    let (_, _, key) = send(
-        &svc,
-        json_req(
-            "POST",
-            "/api/v1/ssh-keys",
-            ip(1),
-            json!({"name": "k", "kind": "server", "private_key": private_key}),
-        )
-        .insert_header(admin.clone()),
-    )
-    .await;
+    let key = import_server_key(&svc, &admin, &private_key).await;
     let silent = SilentServer::start();
     let (_, _, server) = send(
         &svc,
