@@ -9,8 +9,9 @@ use crate::accounts::principal::Principal;
 use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
 use crate::http::error::ApiError;
-use crate::store;
 use crate::store::ssh_keys::{self, SshKeyRow};
+use crate::store::{self, DbConn};
+use crate::vault::keyring::Keyring;
 
 use super::ssh_key::{self, KeyMaterial, SshKeyError};
 use super::validate;
@@ -167,6 +168,36 @@ pub async fn create(
             Ok((row, event))
         })
         .await
+}
+
+/// Opens a key's private key and passphrase, in memory only, to connect with.
+pub fn open_secrets(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    key: &SshKeyRow,
+) -> Result<(SecretText, Option<SecretText>), ApiError> {
+    let open = |conn: &mut DbConn, field: &super::SecretField, value: &str, key_id: &str| {
+        super::text(super::open(
+            conn,
+            keyring,
+            field.table,
+            field.column,
+            &key.id,
+            value,
+            key_id,
+        )?)
+    };
+    let private_key = open(
+        conn,
+        &PRIVATE_KEY,
+        &key.private_key,
+        &key.private_key_key_id,
+    )?;
+    let passphrase = match (&key.passphrase, &key.passphrase_key_id) {
+        (Some(value), Some(key_id)) => Some(open(conn, &PASSPHRASE, value, key_id)?),
+        _ => None,
+    };
+    Ok((private_key, passphrase))
 }
 
 /// Every live key.

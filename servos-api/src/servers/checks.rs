@@ -13,8 +13,6 @@ pub struct Check {
     pub docker_version: Option<String>,
     /// Free bytes on the Docker data disk.
     pub disk_free_bytes: Option<i64>,
-    /// The connection failure, if any.
-    pub error: Option<SshError>,
 }
 
 /// Runs the checks over an authenticated session.
@@ -40,7 +38,6 @@ pub async fn run(session: &Session) -> Check {
         fingerprint: Some(session.fingerprint().to_owned()),
         docker_version: docker,
         disk_free_bytes: disk,
-        error: None,
     }
 }
 
@@ -57,17 +54,6 @@ pub fn failed(error: &SshError) -> Check {
         fingerprint,
         docker_version: None,
         disk_free_bytes: None,
-        error: Some(clone_error(error)),
-    }
-}
-
-fn clone_error(error: &SshError) -> SshError {
-    match error {
-        SshError::HostKeyMismatch { pinned, presented } => SshError::HostKeyMismatch {
-            pinned: pinned.clone(),
-            presented: presented.clone(),
-        },
-        other => SshError::Protocol(other.to_string()),
     }
 }
 

@@ -180,49 +180,54 @@ pub async fn delete(
     .await
 }
 
+/// Why a connection is made; decides which host key is accepted.
+#[derive(Debug, Clone)]
+enum Purpose {
+    /// First use: trust what the server presents, unless already pinned.
+    Commission,
+    /// Routine check: requires a pin.
+    Check,
+    /// Accept only this fingerprint, and pin it.
+    Confirm(String),
+}
+
+impl Purpose {
+    fn action(&self) -> &'static str {
+        match self {
+            Self::Commission => "server.commissioned",
+            Self::Check => "server.checked",
+            Self::Confirm(_) => "server.host_key_confirmed",
+        }
+    }
+}
+
 /// The connection target of a server, its key opened from the vault.
-async fn target(
-    state: &AppState,
-    id: &str,
-    pinned: Option<Option<String>>,
-) -> Result<(ServerRow, Target), ApiError> {
+async fn target(state: &AppState, id: &str, purpose: &Purpose) -> Result<Target, ApiError> {
     let vault = state.vault.clone();
     let id = id.to_owned();
+    let purpose = purpose.clone();
     state
         .db(move |conn| {
             let server = servers::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            if matches!(purpose, Purpose::Check) && server.host_key_fingerprint.is_none() {
+                return Err(ApiError::conflict(
+                    "commission the server first: no host key is pinned",
+                ));
+            }
             let key = ssh_keys::find_live(conn, &server.ssh_key_id)?
                 .ok_or_else(|| ApiError::conflict("the server's SSH key was deleted"))?;
-            let private_key = credentials::text(credentials::open(
-                conn,
-                vault.keyring(),
-                "ssh_keys",
-                "private_key",
-                &key.id,
-                &key.private_key,
-                &key.private_key_key_id,
-            )?)?;
-            let passphrase = match (&key.passphrase, &key.passphrase_key_id) {
-                (Some(value), Some(key_id)) => Some(credentials::text(credentials::open(
-                    conn,
-                    vault.keyring(),
-                    "ssh_keys",
-                    "passphrase",
-                    &key.id,
-                    value,
-                    key_id,
-                )?)?),
-                _ => None,
-            };
-            let target = Target {
-                address: server.address.clone(),
+            let (private_key, passphrase) = key_service::open_secrets(conn, vault.keyring(), &key)?;
+            Ok(Target {
+                address: server.address,
                 port: u16::try_from(server.port).unwrap_or(22),
-                user: server.ssh_user.clone(),
+                user: server.ssh_user,
                 private_key,
                 passphrase,
-                pinned: pinned.unwrap_or_else(|| server.host_key_fingerprint.clone()),
-            };
-            Ok((server, target))
+                pinned: match purpose {
+                    Purpose::Confirm(fingerprint) => Some(fingerprint),
+                    _ => server.host_key_fingerprint,
+                },
+            })
         })
         .await
 }
@@ -237,61 +242,52 @@ fn ssh_failure(e: &SshError) -> ApiError {
     }
 }
 
-/// Connects (pinning on first use), checks Docker and the disk, records the
-/// check, and audits it as `action`. With `confirm`, only that fingerprint
-/// is accepted and pinned.
+/// Connects as `purpose` allows, checks Docker and the disk, records the
+/// check (pinning or flagging the host key), and audits it.
 async fn connect_and_check(
     state: &AppState,
     origin: Origin,
     caller: Principal,
     id: String,
-    action: &'static str,
-    confirm: Option<String>,
+    purpose: Purpose,
 ) -> Result<ServerCheckRow, ApiError> {
-    let (server, target) = target(state, &id, confirm.clone().map(Some)).await?;
-    if action == "server.checked" && server.host_key_fingerprint.is_none() {
-        return Err(ApiError::conflict(
-            "commission the server first: no host key is pinned",
-        ));
-    }
-    let connected = ssh::connect(&target, state.config.ssh_timeouts).await;
-    let check = match &connected {
-        Ok(session) => checks::run(session).await,
-        Err(e) => checks::failed(e),
+    let target = target(state, &id, &purpose).await?;
+    let (check, failure) = match ssh::connect(&target, state.config.ssh_timeouts).await {
+        Ok(session) => {
+            let check = checks::run(&session).await;
+            session.close().await;
+            (check, None)
+        }
+        Err(e) => (checks::failed(&e), Some(e)),
     };
-    if let Ok(session) = connected {
-        session.close().await;
-    }
-    let mismatch = match &check.error {
-        Some(SshError::HostKeyMismatch { presented, .. }) => Some(presented.clone()),
-        _ => None,
-    };
-    let failure = check.error.as_ref().map(ssh_failure);
     let record = ServerCheckRow {
         id: uuid::Uuid::new_v4().to_string(),
         server_id: id.clone(),
         at: store::now(),
         status: check.status.into(),
         fingerprint: check.fingerprint.clone(),
-        docker_version: check.docker_version.clone(),
+        docker_version: check.docker_version,
         disk_free_bytes: check.disk_free_bytes,
-        error: check.error.as_ref().map(ToString::to_string),
+        error: failure.as_ref().map(ToString::to_string),
     };
     let stored = record.clone();
-    let pinned_now = check.fingerprint.clone().filter(|_| check.error.is_none());
-    let result = state
+    let mismatch = match &failure {
+        Some(SshError::HostKeyMismatch { presented, .. }) => Some(presented.clone()),
+        _ => None,
+    };
+    let trusted = check.fingerprint.filter(|_| failure.is_none());
+    let action = purpose.action();
+    state
         .audited(origin, move |conn| {
             let now = store::now();
             let event = if let Some(presented) = &mismatch {
                 servers::mark_host_key_changed(conn, &id, presented, now)?;
                 AuditEvent::on(caller.actor(), "server.host_key_mismatch", "server", &id)
                     .with_fields(vec!["pending_fingerprint", "status"])
-            } else if let (Some(fingerprint), Some(_)) = (&pinned_now, &confirm) {
-                servers::set_pin(conn, &id, Some(fingerprint), now)?;
-                AuditEvent::on(caller.actor(), action, "server", &id)
-                    .with_fields(vec!["host_key_fingerprint", "status"])
-            } else if let Some(fingerprint) = &pinned_now {
-                if servers::pin_if_unpinned(conn, &id, fingerprint, now)? == 0 {
+            } else if let Some(fingerprint) = &trusted {
+                if matches!(purpose, Purpose::Confirm(_)) {
+                    servers::set_pin(conn, &id, Some(fingerprint), now)?;
+                } else if servers::pin_if_unpinned(conn, &id, fingerprint, now)? == 0 {
                     let current =
                         servers::find_live(conn, &id)?.and_then(|s| s.host_key_fingerprint);
                     if current.as_deref() != Some(fingerprint.as_str()) {
@@ -309,10 +305,9 @@ async fn connect_and_check(
             servers::record_check(conn, &stored)?;
             Ok(((), event))
         })
-        .await;
-    result?;
+        .await?;
     match failure {
-        Some(e) => Err(e),
+        Some(e) => Err(ssh_failure(&e)),
         None => Ok(record),
     }
 }
@@ -324,7 +319,7 @@ pub async fn commission(
     admin: Principal,
     id: String,
 ) -> Result<ServerCheckRow, ApiError> {
-    connect_and_check(state, origin, admin, id, "server.commissioned", None).await
+    connect_and_check(state, origin, admin, id, Purpose::Commission).await
 }
 
 /// A health check over the pinned connection.
@@ -334,7 +329,7 @@ pub async fn check(
     caller: Principal,
     id: String,
 ) -> Result<ServerCheckRow, ApiError> {
-    connect_and_check(state, origin, caller, id, "server.checked", None).await
+    connect_and_check(state, origin, caller, id, Purpose::Check).await
 }
 
 /// Pins `fingerprint` (checked out of band) if the next handshake presents it.
@@ -351,15 +346,7 @@ pub async fn confirm_host_key(
             "must be SHA256:... as `ssh-keygen -lf` prints it",
         ));
     }
-    connect_and_check(
-        state,
-        origin,
-        admin,
-        id,
-        "server.host_key_confirmed",
-        Some(fingerprint),
-    )
-    .await
+    connect_and_check(state, origin, admin, id, Purpose::Confirm(fingerprint)).await
 }
 
 /// Clears the pin: the next commissioning trusts the key it sees.
