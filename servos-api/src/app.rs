@@ -92,6 +92,27 @@ impl AppState {
         .await
     }
 
+    /// Soft-deletes a resource with `soft_delete` and records it as `action`
+    /// on `target_type`; 404 when no live row has that id.
+    pub async fn soft_delete(
+        &self,
+        origin: Origin,
+        actor: crate::audit::Actor,
+        (target_type, action): (&'static str, &'static str),
+        soft_delete: fn(&mut DbConn, &str, chrono::NaiveDateTime) -> diesel::QueryResult<usize>,
+        id: String,
+    ) -> Result<(), ApiError> {
+        self.audited(origin, move |conn| {
+            if soft_delete(conn, &id, store::now())? == 0 {
+                return Err(ApiError::NotFound);
+            }
+            let event =
+                AuditEvent::on(actor, action, target_type, &id).with_fields(vec!["deleted_at"]);
+            Ok(((), event))
+        })
+        .await
+    }
+
     /// Runs blocking database work on a pooled connection off the async runtime.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where

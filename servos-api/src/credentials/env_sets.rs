@@ -279,13 +279,13 @@ pub async fn delete(
     admin: Principal,
     id: String,
 ) -> Result<(), ApiError> {
-    super::delete(
-        state,
-        origin,
-        admin,
-        ("env_set", "env_set.deleted"),
-        env_sets::soft_delete,
-        id,
-    )
-    .await
+    state
+        .soft_delete(
+            origin,
+            admin.actor(),
+            ("env_set", "env_set.deleted"),
+            env_sets::soft_delete,
+            id,
+        )
+        .await
 }

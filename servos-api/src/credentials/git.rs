@@ -139,13 +139,13 @@ pub async fn delete(
     admin: Principal,
     id: String,
 ) -> Result<(), ApiError> {
-    super::delete(
-        state,
-        origin,
-        admin,
-        ("git_credential", "git_credential.deleted"),
-        git_credentials::soft_delete,
-        id,
-    )
-    .await
+    state
+        .soft_delete(
+            origin,
+            admin.actor(),
+            ("git_credential", "git_credential.deleted"),
+            git_credentials::soft_delete,
+            id,
+        )
+        .await
 }

@@ -122,24 +122,3 @@ pub async fn reveal(
         })
         .await
 }
-
-/// Soft-deletes a credential with `soft_delete` and records it as `action`.
-pub async fn delete(
-    state: &AppState,
-    origin: Origin,
-    admin: Principal,
-    (target_type, action): (&'static str, &'static str),
-    soft_delete: fn(&mut DbConn, &str, chrono::NaiveDateTime) -> diesel::QueryResult<usize>,
-    id: String,
-) -> Result<(), ApiError> {
-    state
-        .audited(origin, move |conn| {
-            if soft_delete(conn, &id, crate::store::now())? == 0 {
-                return Err(ApiError::NotFound);
-            }
-            let event = AuditEvent::on(admin.actor(), action, target_type, &id)
-                .with_fields(vec!["deleted_at"]);
-            Ok(((), event))
-        })
-        .await
-}

@@ -102,13 +102,13 @@ pub async fn delete(
     admin: Principal,
     id: String,
 ) -> Result<(), ApiError> {
-    super::delete(
-        state,
-        origin,
-        admin,
-        ("registry", "registry.deleted"),
-        registries::soft_delete,
-        id,
-    )
-    .await
+    state
+        .soft_delete(
+            origin,
+            admin.actor(),
+            ("registry", "registry.deleted"),
+            registries::soft_delete,
+            id,
+        )
+        .await
 }

@@ -219,13 +219,13 @@ pub async fn delete(
     admin: Principal,
     id: String,
 ) -> Result<(), ApiError> {
-    super::delete(
-        state,
-        origin,
-        admin,
-        ("ssh_key", "ssh_key.deleted"),
-        ssh_keys::soft_delete,
-        id,
-    )
-    .await
+    state
+        .soft_delete(
+            origin,
+            admin.actor(),
+            ("ssh_key", "ssh_key.deleted"),
+            ssh_keys::soft_delete,
+            id,
+        )
+        .await
 }

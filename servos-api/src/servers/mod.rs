@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::accounts::principal::Principal;
 use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
-use crate::credentials::{self, ssh_keys as key_service, validate};
+use crate::credentials::{ssh_keys as key_service, validate};
 use crate::http::error::ApiError;
 use crate::ssh::{self, SshError, Target};
 use crate::store::servers::{self, ServerCheckRow, ServerRow};
@@ -169,15 +169,15 @@ pub async fn delete(
     admin: Principal,
     id: String,
 ) -> Result<(), ApiError> {
-    credentials::delete(
-        state,
-        origin,
-        admin,
-        ("server", "server.deleted"),
-        servers::soft_delete,
-        id,
-    )
-    .await
+    state
+        .soft_delete(
+            origin,
+            admin.actor(),
+            ("server", "server.deleted"),
+            servers::soft_delete,
+            id,
+        )
+        .await
 }
 
 /// Why a connection is made; decides which host key is accepted.
