@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod apps;
 pub mod audit;
 pub mod cli;
 pub mod config;

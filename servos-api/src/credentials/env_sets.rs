@@ -2,6 +2,10 @@
 //! makes a new immutable version (a deploy records the version it used, and
 //! a rollback can use an older one). Names and values are validated by the
 //! env-file rules, so no value can inject a second variable.
+//!
+//! A set is either shared (named, managed under `/api/v1/env-sets`) or the
+//! environment of one application (see `apps::env`); both change through
+//! [`apply_change`], and each variable carries a `file_secret` flag.
 
 use std::collections::BTreeMap;
 
@@ -22,11 +26,31 @@ const TABLE: &str = "env_values";
 /// Most variables in one set.
 const MAX_VARS: usize = 500;
 
-/// A change: variables to set (added or replaced) and names to remove.
+/// One variable of a version: its value, and whether a deploy delivers it
+/// to the container as a file rather than in its environment.
+#[derive(Debug, Clone)]
+pub struct EnvVar {
+    /// The value.
+    pub value: SecretText,
+    /// Delivered as a file.
+    pub file_secret: bool,
+}
+
+/// An edit of one variable; what it leaves out keeps its current setting,
+/// so a client never needs to send back a value it did not change.
+#[derive(Debug, Default)]
+pub struct VarEdit {
+    /// New value (required for a new variable).
+    pub value: Option<SecretText>,
+    /// New file flag (a new variable defaults to `false`).
+    pub file_secret: Option<bool>,
+}
+
+/// A change: variables to set (added or edited) and names to remove.
 #[derive(Debug, Default)]
 pub struct EnvChange {
-    /// Variables to add or replace.
-    pub set: BTreeMap<String, SecretText>,
+    /// Variables to add or edit.
+    pub set: BTreeMap<String, VarEdit>,
     /// Names to remove.
     pub unset: Vec<String>,
 }
@@ -40,17 +64,43 @@ pub struct EnvSetSummary {
     pub names: Vec<String>,
 }
 
-fn check(vars: &BTreeMap<String, SecretText>) -> Result<(), ApiError> {
-    if vars.len() > MAX_VARS {
+fn check_name(field: &'static str, name: &str) -> Result<(), ApiError> {
+    env_file::validate_name(name).map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+fn check_value(field: &'static str, name: &str, value: &SecretText) -> Result<(), ApiError> {
+    env_file::validate_value(name, value.expose())
+        .map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+fn check_count(field: &'static str, len: usize) -> Result<(), ApiError> {
+    if len > MAX_VARS {
         return Err(ApiError::invalid(
-            "set",
+            field,
             format!("at most {MAX_VARS} variables"),
         ));
     }
-    for (name, value) in vars {
-        env_file::validate_name(name).map_err(|e| ApiError::invalid("set", e.to_string()))?;
-        env_file::validate_value(name, value.expose())
-            .map_err(|e| ApiError::invalid("set", e.to_string()))?;
+    Ok(())
+}
+
+/// Checks the names and values a change brings, before anything is opened.
+/// Errors name the field and the variable, never the value.
+pub fn check_change(change: &EnvChange, unset_field: &'static str) -> Result<(), ApiError> {
+    check_count("set", change.set.len())?;
+    for (name, edit) in &change.set {
+        check_name("set", name)?;
+        if let Some(value) = &edit.value {
+            check_value("set", name, value)?;
+        }
+    }
+    for name in &change.unset {
+        check_name(unset_field, name)?;
+        if change.set.contains_key(name) {
+            return Err(ApiError::invalid(
+                unset_field,
+                format!("{name} is both set and removed"),
+            ));
+        }
     }
     Ok(())
 }
@@ -61,7 +111,7 @@ fn write_version(
     keyring: &Keyring,
     set_id: &str,
     version: i64,
-    vars: &BTreeMap<String, SecretText>,
+    vars: &BTreeMap<String, EnvVar>,
 ) -> Result<(), ApiError> {
     let version_row = EnvVersionRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -70,7 +120,7 @@ fn write_version(
         created_at: store::now(),
     };
     env_sets::insert_version(conn, &version_row)?;
-    for (name, value) in vars {
+    for (name, var) in vars {
         let id = uuid::Uuid::new_v4().to_string();
         let sealed = super::seal(
             conn,
@@ -78,7 +128,7 @@ fn write_version(
             TABLE,
             "value",
             &id,
-            value.expose().as_bytes(),
+            var.value.expose().as_bytes(),
         )?;
         env_sets::insert_value(
             conn,
@@ -88,19 +138,20 @@ fn write_version(
                 name: name.clone(),
                 value: sealed.value,
                 value_key_id: sealed.key_id,
+                file_secret: var.file_secret,
             },
         )?;
     }
     Ok(())
 }
 
-/// Opens every value of one version.
+/// Opens every value of one version (none for version 0, before the first).
 pub fn open_version(
     conn: &mut DbConn,
     keyring: &Keyring,
     set_id: &str,
     version: i64,
-) -> Result<BTreeMap<String, SecretText>, ApiError> {
+) -> Result<BTreeMap<String, EnvVar>, ApiError> {
     let mut vars = BTreeMap::new();
     for row in env_sets::values(conn, set_id, version)? {
         let plain = super::open(
@@ -112,9 +163,72 @@ pub fn open_version(
             &row.value,
             &row.value_key_id,
         )?;
-        vars.insert(row.name, super::text(plain)?);
+        let var = EnvVar {
+            value: super::text(plain)?,
+            file_secret: row.file_secret,
+        };
+        vars.insert(row.name, var);
     }
     Ok(vars)
+}
+
+/// Applies `change` to the current version of set `set_id` and stores the
+/// result as the next version, which becomes current. Returns the new version's
+/// number and variables. Call inside the write transaction of the change;
+/// concurrent changes of one set take turns, none is lost.
+pub fn apply_change(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    set_id: &str,
+    change: EnvChange,
+    unset_field: &'static str,
+) -> Result<(i64, BTreeMap<String, EnvVar>), ApiError> {
+    let version = env_sets::advance_version(conn, set_id, store::now())?;
+    let mut vars = open_version(conn, keyring, set_id, version - 1)?;
+    for name in &change.unset {
+        if vars.remove(name).is_none() {
+            return Err(ApiError::invalid(unset_field, format!("{name} is not set")));
+        }
+    }
+    for (name, edit) in change.set {
+        match vars.get_mut(&name) {
+            Some(var) => {
+                if let Some(value) = edit.value {
+                    var.value = value;
+                }
+                if let Some(file_secret) = edit.file_secret {
+                    var.file_secret = file_secret;
+                }
+            }
+            None => {
+                let value = edit.value.ok_or_else(|| {
+                    ApiError::invalid("set", format!("{name} is new and needs a value"))
+                })?;
+                let file_secret = edit.file_secret.unwrap_or(false);
+                vars.insert(name, EnvVar { value, file_secret });
+            }
+        }
+    }
+    check_count("set", vars.len())?;
+    write_version(conn, keyring, set_id, version, &vars)?;
+    Ok((version, vars))
+}
+
+/// Stores an empty set (version 0, no variables yet) that holds the
+/// environment of application `app_id`.
+pub fn create_for_app(conn: &mut DbConn, app_id: &str) -> Result<EnvSetRow, ApiError> {
+    let now = store::now();
+    let set = EnvSetRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: app_id.to_owned(),
+        current_version: 0,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        scope: env_sets::APP.to_owned(),
+    };
+    env_sets::insert_set(conn, &set)?;
+    Ok(set)
 }
 
 /// Creates a set with its first version.
@@ -126,7 +240,23 @@ pub async fn create(
     vars: BTreeMap<String, SecretText>,
 ) -> Result<EnvSetSummary, ApiError> {
     let name = validate::name(name)?;
-    check(&vars)?;
+    check_count("vars", vars.len())?;
+    for (var, value) in &vars {
+        check_name("vars", var)?;
+        check_value("vars", var, value)?;
+    }
+    let vars: BTreeMap<String, EnvVar> = vars
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                name,
+                EnvVar {
+                    value,
+                    file_secret: false,
+                },
+            )
+        })
+        .collect();
     let vault = state.vault.clone();
     state
         .audited(origin, move |conn| {
@@ -143,6 +273,7 @@ pub async fn create(
                 created_at: now,
                 updated_at: now,
                 deleted_at: None,
+                scope: env_sets::SHARED.to_owned(),
             };
             env_sets::insert_set(conn, &set)?;
             write_version(conn, vault.keyring(), &set.id, 1, &vars)?;
@@ -162,25 +293,12 @@ pub async fn update(
     id: String,
     change: EnvChange,
 ) -> Result<EnvSetSummary, ApiError> {
-    check(&change.set)?;
+    check_change(&change, "unset")?;
     let vault = state.vault.clone();
     state
         .audited(origin, move |conn| {
             let set = env_sets::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let mut vars = open_version(conn, vault.keyring(), &set.id, set.current_version)?;
-            for name in &change.unset {
-                if vars.remove(name).is_none() {
-                    return Err(ApiError::invalid(
-                        "unset",
-                        format!("{name} is not in this set"),
-                    ));
-                }
-            }
-            vars.extend(change.set);
-            check(&vars)?;
-            let version = set.current_version + 1;
-            write_version(conn, vault.keyring(), &set.id, version, &vars)?;
-            env_sets::set_current_version(conn, &set.id, version, store::now())?;
+            let (_, vars) = apply_change(conn, vault.keyring(), &set.id, change, "unset")?;
             let set = env_sets::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
             let event = AuditEvent::on(admin.actor(), "env_set.updated", "env_set", &id)
                 .with_fields(vec!["vars"]);

@@ -8,8 +8,8 @@ use actix_web::http::Method;
 use actix_web::{web, Route};
 
 use super::handlers::{
-    audit, env_sets, git_credentials, health, me, openapi, registries, servers, session, setup,
-    ssh_keys, tokens, users,
+    apps, audit, env_sets, git_credentials, health, me, openapi, registries, servers, session,
+    setup, ssh_keys, tokens, users,
 };
 
 /// Who may call a route.
@@ -101,6 +101,13 @@ routes! {
     DELETE "/api/v1/env-sets/{id}"      => Admin,   env_sets::delete;
     GET    "/api/v1/env-sets/{id}/versions" => Viewer, env_sets::versions;
     POST   "/api/v1/env-sets/{id}/reveal" => Admin, env_sets::reveal;
+    GET    "/api/v1/apps"               => Viewer,  apps::list;
+    POST   "/api/v1/apps"               => Deployer, apps::create;
+    GET    "/api/v1/apps/{id}"          => Viewer,  apps::show;
+    PATCH  "/api/v1/apps/{id}"          => Deployer, apps::update;
+    DELETE "/api/v1/apps/{id}"          => Admin,   apps::delete;
+    GET    "/api/v1/apps/{id}/env"      => Viewer,  apps::show_env;
+    PATCH  "/api/v1/apps/{id}/env"      => Deployer, apps::change_env;
     GET    "/api/v1/audit"              => Admin,   audit::list;
     GET    "/api/v1/audit.csv"          => Admin,   audit::export_csv;
     DELETE "/api/v1/audit"              => Blocked, audit::refuse_change;

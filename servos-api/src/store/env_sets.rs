@@ -1,10 +1,17 @@
-//! Queries on `env_sets`, `env_versions` and `env_values`.
+//! Queries on `env_sets`, `env_versions` and `env_values`. A set is either
+//! `shared` (named, under `/api/v1/env-sets`) or owned by one application
+//! (`app`); the queries by name and the listings see shared sets only.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{env_sets, env_values, env_versions};
 use super::DbConn;
+
+/// Scope of a named set managed on its own.
+pub const SHARED: &str = "shared";
+/// Scope of the set that holds one application's environment.
+pub const APP: &str = "app";
 
 /// A named, versioned set of environment variables.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -22,6 +29,8 @@ pub struct EnvSetRow {
     pub updated_at: NaiveDateTime,
     /// Soft deletion.
     pub deleted_at: Option<NaiveDateTime>,
+    /// [`SHARED`] or [`APP`].
+    pub scope: String,
 }
 
 /// One immutable version of a set.
@@ -52,6 +61,8 @@ pub struct EnvValueRow {
     pub value: String,
     /// Data key of `value`.
     pub value_key_id: String,
+    /// Delivered to the container as a file rather than in its environment.
+    pub file_secret: bool,
 }
 
 /// Stores a set.
@@ -78,56 +89,80 @@ pub fn insert_value(conn: &mut DbConn, row: &EnvValueRow) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Live sets by name.
+/// Live shared sets by name.
 pub fn list_live(conn: &mut DbConn) -> QueryResult<Vec<EnvSetRow>> {
     env_sets::table
         .filter(env_sets::deleted_at.is_null())
+        .filter(env_sets::scope.eq(SHARED))
         .order(env_sets::name.asc())
         .select(EnvSetRow::as_select())
         .load(conn)
 }
 
-/// A live set by id.
+/// A live shared set by id.
 pub fn find_live(conn: &mut DbConn, id: &str) -> QueryResult<Option<EnvSetRow>> {
     env_sets::table
         .filter(env_sets::id.eq(id))
         .filter(env_sets::deleted_at.is_null())
+        .filter(env_sets::scope.eq(SHARED))
         .select(EnvSetRow::as_select())
         .first(conn)
         .optional()
 }
 
-/// True when a live set has this name.
+/// A set of any scope by id, deleted or not (its owner decides what that means).
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<EnvSetRow>> {
+    env_sets::table
+        .filter(env_sets::id.eq(id))
+        .select(EnvSetRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// True when a live shared set has this name.
 pub fn name_taken(conn: &mut DbConn, name: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         env_sets::table
             .filter(env_sets::name.eq(name))
-            .filter(env_sets::deleted_at.is_null()),
+            .filter(env_sets::deleted_at.is_null())
+            .filter(env_sets::scope.eq(SHARED)),
     ))
     .get_result(conn)
 }
 
-/// Makes `version` the current one.
-pub fn set_current_version(
-    conn: &mut DbConn,
-    id: &str,
-    version: i64,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+/// Makes the next version number current and returns it. The update comes
+/// first so that it locks the set's row: concurrent changes of one set take
+/// turns, and each builds on the version the one before it wrote.
+pub fn advance_version(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<i64> {
     diesel::update(env_sets::table.filter(env_sets::id.eq(id)))
         .set((
-            env_sets::current_version.eq(version),
+            env_sets::current_version.eq(env_sets::current_version + 1),
             env_sets::updated_at.eq(now),
         ))
-        .execute(conn)
+        .execute(conn)?;
+    env_sets::table
+        .filter(env_sets::id.eq(id))
+        .select(env_sets::current_version)
+        .first(conn)
 }
 
-/// Soft-deletes a live set.
+/// Soft-deletes a live shared set.
 pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    soft_delete_scoped(conn, id, SHARED, now)
+}
+
+/// Soft-deletes a live set of `scope`.
+pub fn soft_delete_scoped(
+    conn: &mut DbConn,
+    id: &str,
+    scope: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         env_sets::table
             .filter(env_sets::id.eq(id))
-            .filter(env_sets::deleted_at.is_null()),
+            .filter(env_sets::deleted_at.is_null())
+            .filter(env_sets::scope.eq(scope)),
     )
     .set((
         env_sets::deleted_at.eq(Some(now)),

@@ -2,6 +2,7 @@
 //! and one set of query functions; handlers and services call these.
 
 pub mod api_tokens;
+pub mod apps;
 pub mod audit_log;
 pub mod conn;
 pub mod data_keys;

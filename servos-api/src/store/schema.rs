@@ -147,6 +147,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        scope -> Text,
     }
 }
 
@@ -168,6 +169,7 @@ diesel::table! {
         name -> Text,
         value -> Text,
         value_key_id -> Text,
+        file_secret -> Bool,
     }
 }
 
@@ -205,9 +207,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Applications: what to run, where, and with which environment set.
+    apps (id) {
+        id -> Text,
+        name -> Text,
+        image -> Text,
+        registry_id -> Nullable<Text>,
+        env_set_id -> Text,
+        container_port -> Integer,
+        health_check -> Text,
+        restart_policy -> Text,
+        memory_bytes -> Nullable<BigInt>,
+        milli_cpus -> Nullable<Integer>,
+        labels -> Text,
+        domain -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The servers an application runs on.
+    app_servers (app_id, server_id) {
+        app_id -> Text,
+        server_id -> Text,
+    }
+}
+
 diesel::joinable!(env_versions -> env_sets (env_set_id));
 diesel::joinable!(env_values -> env_versions (env_version_id));
-diesel::allow_tables_to_appear_in_same_query!(env_sets, env_versions, env_values);
+diesel::allow_tables_to_appear_in_same_query!(
+    env_sets,
+    env_versions,
+    env_values,
+    apps,
+    app_servers,
+    servers
+);
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, sessions, api_tokens);
+diesel::joinable!(apps -> env_sets (env_set_id));
+diesel::joinable!(app_servers -> apps (app_id));
+diesel::joinable!(app_servers -> servers (server_id));

@@ -88,6 +88,7 @@ sealed_column!(
 );
 sealed_column!(registry_password, registries, password, password_key_id,);
 sealed_column!(git_token, git_credentials, token, token_key_id,);
+// The values of shared environment sets and of applications' environments.
 sealed_column!(env_value, env_values, value, value_key_id,);
 
 macro_rules! columns {

@@ -113,7 +113,7 @@ async fn every_mutating_route_leaves_one_entry(backend: Backend) {
         },
     ];
     // Each credential kind: create, then its other mutating routes.
-    let credentials: [(&str, Value, Vec<FollowUp>); 4] = [
+    let credentials: [(&str, Value, Vec<FollowUp>); 5] = [
         (
             "/api/v1/ssh-keys",
             json!({"name": "deploy", "kind": "server"}),
@@ -190,6 +190,26 @@ async fn every_mutating_route_leaves_one_entry(backend: Backend) {
                     Value::Null,
                     "env_set.deleted",
                 ),
+            ],
+        ),
+        (
+            "/api/v1/apps",
+            json!({"name": "a", "image": "nginx:1.27", "container_port": 80,
+                "health_check": {"http": {"path": "/"}}}),
+            vec![
+                (
+                    "PATCH",
+                    "/api/v1/apps/{id}",
+                    json!({"image": "nginx:1.28"}),
+                    "app.updated",
+                ),
+                (
+                    "PATCH",
+                    "/api/v1/apps/{id}/env",
+                    json!({"set": {"DATABASE_PASSWORD": {"value": secret_password}}}),
+                    "app.env_changed",
+                ),
+                ("DELETE", "/api/v1/apps/{id}", Value::Null, "app.deleted"),
             ],
         ),
     ];

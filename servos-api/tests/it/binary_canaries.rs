@@ -1,7 +1,7 @@
 //! Canary secrets of every kind (SSH key and passphrase, registry password,
-//! git token, environment value) stored through the real binary: they never
-//! appear in a response other than reveal, the log, the audit trail, or the
-//! database files and rows.
+//! git token, environment value, application environment value) stored
+//! through the real binary: they never appear in a response other than
+//! reveal, the log, the audit trail, or the database files and rows.
 
 use std::process::Command;
 
@@ -51,6 +51,7 @@ async fn canaries_never_leak(backend: Backend) {
     let registry_password = format!("canary-registry-{}", uuid::Uuid::new_v4().simple());
     let git_token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
     let env_value = format!("canary-env-{}", uuid::Uuid::new_v4().simple());
+    let app_env_value = format!("canary-app-env-{}", uuid::Uuid::new_v4().simple());
 
     let server = Server::start(&env, &scratch.path().join("server.log")).await;
     assert_eq!(
@@ -88,7 +89,23 @@ async fn canaries_never_leak(backend: Backend) {
     )
     .await;
 
-    let mut responses = String::new();
+    let app = created(
+        &server,
+        "/api/v1/apps",
+        json!({"name": "canary", "image": "nginx:1.27", "container_port": 80,
+            "health_check": {"http": {"path": "/"}}}),
+    )
+    .await;
+    let changed = server
+        .client
+        .patch(server.at(&format!("/api/v1/apps/{app}/env")))
+        .json(&json!({"set": {"CANARY": {"value": app_env_value, "file_secret": true}}}))
+        .send()
+        .await
+        .expect("PATCH the application's environment");
+    assert_eq!(changed.status(), StatusCode::OK);
+
+    let mut responses = changed.text().await.unwrap_or_default();
     for path in [
         "/api/v1/ssh-keys".to_owned(),
         format!("/api/v1/ssh-keys/{key}"),
@@ -99,6 +116,9 @@ async fn canaries_never_leak(backend: Backend) {
         "/api/v1/env-sets".to_owned(),
         format!("/api/v1/env-sets/{env_set}"),
         format!("/api/v1/env-sets/{env_set}/versions"),
+        "/api/v1/apps".to_owned(),
+        format!("/api/v1/apps/{app}"),
+        format!("/api/v1/apps/{app}/env"),
         "/api/v1/audit?limit=500".to_owned(),
     ] {
         let (status, _, body) = get(&server, &path, None).await;
@@ -120,12 +140,13 @@ async fn canaries_never_leak(backend: Backend) {
         "reveal still works"
     );
 
-    let canaries: [(&str, &[u8]); 5] = [
+    let canaries: [(&str, &[u8]); 6] = [
         ("SSH private key", key_body.as_bytes()),
         ("SSH key passphrase", passphrase.as_bytes()),
         ("registry password", registry_password.as_bytes()),
         ("git token", git_token.as_bytes()),
         ("environment value", env_value.as_bytes()),
+        ("application environment value", app_env_value.as_bytes()),
     ];
     for (name, canary) in canaries {
         assert!(

@@ -1,6 +1,7 @@
 //! Integration tests of servos-api: in-process HTTP tests on both backends
 //! and tests of the real binary.
 
+mod apps;
 mod audit;
 mod binary;
 mod binary_canaries;

@@ -9,7 +9,7 @@ use servos_common::secret::SecretText;
 
 use crate::app::AppState;
 use crate::audit::Origin;
-use crate::credentials::env_sets::{self, EnvChange, EnvSetSummary};
+use crate::credentials::env_sets::{self, EnvChange, EnvSetSummary, VarEdit};
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Viewer};
 use crate::http::json::StrictJson;
@@ -149,6 +149,16 @@ pub async fn update(
     body: StrictJson<UpdateEnvSet>,
 ) -> Result<HttpResponse, ApiError> {
     let UpdateEnvSet { set, unset } = body.0;
+    let set = set
+        .into_iter()
+        .map(|(name, value)| {
+            let edit = VarEdit {
+                value: Some(value),
+                file_secret: None,
+            };
+            (name, edit)
+        })
+        .collect();
     let summary = env_sets::update(
         &state,
         origin,

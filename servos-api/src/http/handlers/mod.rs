@@ -1,6 +1,7 @@
 //! Request handlers, one file per resource. Handlers are thin: parse,
 //! call the service, render.
 
+pub mod apps;
 pub mod audit;
 pub mod env_sets;
 pub mod git_credentials;

@@ -1,0 +1,255 @@
+//! `/api/v1/apps` and `/api/v1/apps/{id}/env`: applications and their
+//! versioned environment (values write-only, shown masked).
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use servos_common::secret::SecretText;
+
+use crate::app::AppState;
+use crate::apps::env::{self, MaskedEnv};
+use crate::apps::health::HealthCheckSpec;
+use crate::apps::validate::Limits;
+use crate::apps::{self, App, AppPatch, NewApp};
+use crate::audit::Origin;
+use crate::credentials::env_sets::{EnvChange, VarEdit};
+use crate::http::error::ApiError;
+use crate::http::extract::{Admin, Deployer, Viewer};
+use crate::http::json::StrictJson;
+
+use super::views::MASK;
+
+/// An application.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AppView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Docker image reference.
+    pub image: String,
+    /// Registry credential used to pull.
+    pub registry_id: Option<String>,
+    /// Target servers.
+    pub server_ids: Vec<String>,
+    /// Port the container listens on.
+    pub container_port: u16,
+    /// Health check.
+    pub health_check: HealthCheckSpec,
+    /// Restart policy.
+    pub restart_policy: String,
+    /// Resource limits (`null` where unlimited).
+    pub limits: Limits,
+    /// Container labels.
+    pub labels: BTreeMap<String, String>,
+    /// Public host name.
+    pub domain: Option<String>,
+    /// Current environment version (0 before the first change).
+    pub env_version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<App> for AppView {
+    fn from(app: App) -> Self {
+        let spec = app.spec;
+        Self {
+            id: app.id,
+            name: spec.name,
+            image: spec.image.to_string(),
+            registry_id: spec.registry_id,
+            server_ids: spec.server_ids,
+            container_port: spec.container_port,
+            health_check: HealthCheckSpec::from(&spec.health_check),
+            restart_policy: spec.restart_policy.to_string(),
+            limits: spec.limits,
+            labels: spec.labels,
+            domain: spec.domain,
+            env_version: app.env_version,
+            created_at: app.created_at.and_utc(),
+            updated_at: app.updated_at.and_utc(),
+        }
+    }
+}
+
+/// One variable as shown: its value masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EnvVarView {
+    /// Always `********`.
+    pub value: &'static str,
+    /// Delivered to the container as a file rather than in its environment.
+    pub file_secret: bool,
+}
+
+/// An application's current environment, values masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AppEnvView {
+    /// The application.
+    pub app_id: String,
+    /// Current version (0 before the first change).
+    pub version: i64,
+    /// Variables by name.
+    pub vars: BTreeMap<String, EnvVarView>,
+}
+
+impl From<MaskedEnv> for AppEnvView {
+    fn from(env: MaskedEnv) -> Self {
+        Self {
+            app_id: env.app_id,
+            version: env.version,
+            vars: env
+                .vars
+                .into_iter()
+                .map(|var| {
+                    let view = EnvVarView {
+                        value: MASK,
+                        file_secret: var.file_secret,
+                    };
+                    (var.name, view)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An edit of one variable; what is left out keeps its current setting.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VarEditBody {
+    /// New value (required for a new variable; stored encrypted, never returned).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub value: Option<SecretText>,
+    /// Deliver as a file rather than in the environment (a new variable defaults to `false`).
+    #[serde(default)]
+    pub file_secret: Option<bool>,
+}
+
+/// A change of the environment, saved as a new version.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeAppEnv {
+    /// Variables to add or edit, by name.
+    #[serde(default)]
+    pub set: BTreeMap<String, VarEditBody>,
+    /// Names of variables to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+impl From<ChangeAppEnv> for EnvChange {
+    fn from(body: ChangeAppEnv) -> Self {
+        Self {
+            set: body
+                .set
+                .into_iter()
+                .map(|(name, edit)| {
+                    let edit = VarEdit {
+                        value: edit.value,
+                        file_secret: edit.file_secret,
+                    };
+                    (name, edit)
+                })
+                .collect(),
+            unset: body.remove,
+        }
+    }
+}
+
+/// Lists applications.
+#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", responses((status = 200, body = [AppView])),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn list(state: web::Data<AppState>, _caller: Viewer) -> Result<HttpResponse, ApiError> {
+    let rows = apps::list(&state).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(AppView::from).collect::<Vec<_>>()))
+}
+
+/// Creates an application (its environment starts empty, at version 0).
+#[utoipa::path(post, path = "/api/v1/apps", tag = "apps", request_body = NewApp,
+    responses((status = 201, body = AppView), (status = 400, body = crate::http::error::ErrorBody),
+    (status = 409, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    origin: Origin,
+    caller: Deployer,
+    body: StrictJson<NewApp>,
+) -> Result<HttpResponse, ApiError> {
+    let app = apps::create(&state, origin, caller.0, body.0).await?;
+    Ok(HttpResponse::Created().json(AppView::from(app)))
+}
+
+/// One application.
+#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "Application id")),
+    responses((status = 200, body = AppView), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn show(
+    state: web::Data<AppState>,
+    _caller: Viewer,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let app = apps::get(&state, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(AppView::from(app)))
+}
+
+/// Changes the fields given (a partial update); `null` clears an optional field.
+#[utoipa::path(patch, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "Application id")),
+    request_body = AppPatch, responses((status = 200, body = AppView), (status = 400, body = crate::http::error::ErrorBody),
+    (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    origin: Origin,
+    caller: Deployer,
+    id: web::Path<String>,
+    body: StrictJson<AppPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let app = apps::update(&state, origin, caller.0, id.into_inner(), body.0).await?;
+    Ok(HttpResponse::Ok().json(AppView::from(app)))
+}
+
+/// Deletes an application (its environment versions are kept).
+#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "Application id")),
+    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    origin: Origin,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    apps::delete(&state, origin, admin.0, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The current environment: names, flags and version; values masked.
+#[utoipa::path(get, path = "/api/v1/apps/{id}/env", tag = "apps", params(("id" = String, Path, description = "Application id")),
+    responses((status = 200, body = AppEnvView), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn show_env(
+    state: web::Data<AppState>,
+    _caller: Viewer,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let env = env::show(&state, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(AppEnvView::from(env)))
+}
+
+/// Adds, edits or removes variables, saved as a new version; variables not
+/// named keep their values, so none has to be sent back.
+#[utoipa::path(patch, path = "/api/v1/apps/{id}/env", tag = "apps", params(("id" = String, Path, description = "Application id")),
+    request_body = ChangeAppEnv, responses((status = 200, body = AppEnvView), (status = 400, body = crate::http::error::ErrorBody),
+    (status = 404, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+pub async fn change_env(
+    state: web::Data<AppState>,
+    origin: Origin,
+    caller: Deployer,
+    id: web::Path<String>,
+    body: StrictJson<ChangeAppEnv>,
+) -> Result<HttpResponse, ApiError> {
+    let env = env::change(&state, origin, caller.0, id.into_inner(), body.0.into()).await?;
+    Ok(HttpResponse::Ok().json(AppEnvView::from(env)))
+}

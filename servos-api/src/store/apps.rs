@@ -1,0 +1,165 @@
+//! Queries on `apps` and `app_servers`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{app_servers, apps, env_sets, servers};
+use super::DbConn;
+
+/// A stored application. `health_check` and `labels` are JSON objects.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = apps, treat_none_as_null = true)]
+pub struct AppRow {
+    /// UUID.
+    pub id: String,
+    /// Unique name among live applications.
+    pub name: String,
+    /// Docker image reference.
+    pub image: String,
+    /// Registry credential to pull with, if any.
+    pub registry_id: Option<String>,
+    /// The environment set this application owns.
+    pub env_set_id: String,
+    /// Port the container listens on.
+    pub container_port: i32,
+    /// Health check, JSON.
+    pub health_check: String,
+    /// Docker restart policy (`unless-stopped`, `on-failure:3`, ...).
+    pub restart_policy: String,
+    /// Memory limit in bytes.
+    pub memory_bytes: Option<i64>,
+    /// CPU limit in thousandths of a CPU.
+    pub milli_cpus: Option<i32>,
+    /// Container labels, JSON.
+    pub labels: String,
+    /// Public domain name.
+    pub domain: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+    /// Soft deletion.
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// Stores an application.
+pub fn insert(conn: &mut DbConn, row: &AppRow) -> QueryResult<()> {
+    diesel::insert_into(apps::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Replaces every column of a live application with `row`'s.
+pub fn update(conn: &mut DbConn, row: &AppRow) -> QueryResult<usize> {
+    diesel::update(
+        apps::table
+            .filter(apps::id.eq(&row.id))
+            .filter(apps::deleted_at.is_null()),
+    )
+    .set(row)
+    .execute(conn)
+}
+
+/// A live application by id, with the current version of its environment.
+pub fn find_live(conn: &mut DbConn, id: &str) -> QueryResult<Option<(AppRow, i64)>> {
+    apps::table
+        .inner_join(env_sets::table)
+        .filter(apps::id.eq(id))
+        .filter(apps::deleted_at.is_null())
+        .select((AppRow::as_select(), env_sets::current_version))
+        .first(conn)
+        .optional()
+}
+
+/// Live applications by name, each with the current version of its environment.
+pub fn list_live(conn: &mut DbConn) -> QueryResult<Vec<(AppRow, i64)>> {
+    apps::table
+        .inner_join(env_sets::table)
+        .filter(apps::deleted_at.is_null())
+        .order(apps::name.asc())
+        .select((AppRow::as_select(), env_sets::current_version))
+        .load(conn)
+}
+
+/// True when a live application other than `except` has this name.
+pub fn name_taken(conn: &mut DbConn, name: &str, except: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        apps::table
+            .filter(apps::name.eq(name))
+            .filter(apps::id.ne(except))
+            .filter(apps::deleted_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
+/// True when a live application other than `except` serves this domain.
+pub fn domain_taken(conn: &mut DbConn, domain: &str, except: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        apps::table
+            .filter(apps::domain.eq(domain))
+            .filter(apps::id.ne(except))
+            .filter(apps::deleted_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
+/// Makes `server_ids` the application's target servers.
+pub fn set_servers(conn: &mut DbConn, app_id: &str, server_ids: &[String]) -> QueryResult<()> {
+    diesel::delete(app_servers::table.filter(app_servers::app_id.eq(app_id))).execute(conn)?;
+    for server_id in server_ids {
+        diesel::insert_into(app_servers::table)
+            .values((
+                app_servers::app_id.eq(app_id),
+                app_servers::server_id.eq(server_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The live target servers of one application, by id.
+pub fn server_ids(conn: &mut DbConn, app_id: &str) -> QueryResult<Vec<String>> {
+    app_servers::table
+        .inner_join(servers::table)
+        .filter(app_servers::app_id.eq(app_id))
+        .filter(servers::deleted_at.is_null())
+        .order(app_servers::server_id.asc())
+        .select(app_servers::server_id)
+        .load(conn)
+}
+
+/// The live target servers of every live application: (app id, server id).
+pub fn all_server_ids(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
+    app_servers::table
+        .inner_join(servers::table)
+        .inner_join(apps::table)
+        .filter(apps::deleted_at.is_null())
+        .filter(servers::deleted_at.is_null())
+        .order((app_servers::app_id.asc(), app_servers::server_id.asc()))
+        .select((app_servers::app_id, app_servers::server_id))
+        .load(conn)
+}
+
+/// Soft-deletes a live application and the environment set it owns (whose
+/// versions stay for the deployments that used them).
+pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    let env_set_id: Option<String> = apps::table
+        .filter(apps::id.eq(id))
+        .filter(apps::deleted_at.is_null())
+        .select(apps::env_set_id)
+        .first(conn)
+        .optional()?;
+    let Some(env_set_id) = env_set_id else {
+        return Ok(0);
+    };
+    let deleted = diesel::update(
+        apps::table
+            .filter(apps::id.eq(id))
+            .filter(apps::deleted_at.is_null()),
+    )
+    .set((apps::deleted_at.eq(Some(now)), apps::updated_at.eq(now)))
+    .execute(conn)?;
+    super::env_sets::soft_delete_scoped(conn, &env_set_id, super::env_sets::APP, now)?;
+    Ok(deleted)
+}
