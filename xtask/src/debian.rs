@@ -80,6 +80,43 @@ pub const CXX: Requirement = Requirement {
     probe: Probe::Program("c++"),
 };
 
+/// `ip`, which makes the lab's network namespaces, veth pairs and routes.
+pub const IPROUTE2: Requirement = Requirement {
+    package: "iproute2",
+    probe: Probe::Executable("/usr/sbin/ip"),
+};
+/// `iptables`, for the FORWARD rules between the lab's hosts.
+pub const IPTABLES: Requirement = Requirement {
+    package: "iptables",
+    probe: Probe::Executable("/usr/sbin/iptables"),
+};
+/// `nsenter`, which starts each lab host's daemons inside its namespace.
+pub const UTIL_LINUX: Requirement = Requirement {
+    package: "util-linux",
+    probe: Probe::Executable("/usr/bin/nsenter"),
+};
+/// dockerd, containerd, runc and the `docker` client, one daemon per lab host.
+pub const DOCKER_IO: Requirement = Requirement {
+    package: "docker.io",
+    probe: Probe::Executable("/usr/sbin/dockerd"),
+};
+/// The static busybox the lab's test image is made of (no image can be pulled).
+pub const BUSYBOX_STATIC: Requirement = Requirement {
+    package: "busybox-static",
+    probe: Probe::Installed,
+};
+
+/// What every lab needs: hosts with sshd in network namespaces.
+pub const LAB_BASE: [Requirement; 5] = [
+    IPROUTE2,
+    IPTABLES,
+    UTIL_LINUX,
+    OPENSSH_SERVER,
+    OPENSSH_CLIENT,
+];
+/// What a lab with Docker hosts needs on top.
+pub const LAB_DOCKER: [Requirement; 2] = [DOCKER_IO, BUSYBOX_STATIC];
+
 /// What building the workspace needs beyond the Rust toolchain.
 pub const BUILD: [Requirement; 3] = [LIBPQ_DEV, LIBSQLITE3_DEV, PKG_CONFIG];
 

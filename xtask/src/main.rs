@@ -1,10 +1,11 @@
-//! `cargo xtask`: the project tasks cargo cannot do alone (test prerequisites, the dev server, benchmarks, fuzzing).
+//! `cargo xtask`: the project tasks cargo cannot do alone (test prerequisites, the dev server, the test lab, benchmarks, fuzzing).
 
 mod bench;
 mod cmd;
 mod debian;
 mod dev_server;
 mod fuzz;
+mod lab;
 mod master_key;
 mod net;
 mod pg;
@@ -29,10 +30,17 @@ tasks:
   pg               start the throwaway PostgreSQL, print its SERVOS_TEST_PG_URL and
                    keep it running until Ctrl-C or end of input
   run              run the control plane on its embedded default with a development key
+  lab up N [--no-docker]
+                   start the test lab: N hosts in network namespaces on 10.231.0.0/16,
+                   each with sshd (root, a client key written under target/servos-lab/)
+                   and its own dockerd; print how to reach them and leave it running
+  lab down [NAME]  tear down lab NAME, or every lab no running process owns
   bench api        requests/s, p99 latency and peak RSS of an authenticated read,
                    on SQLite and on PostgreSQL
   bench vault      envelope throughput for 1 KiB values, and the time to rotate
                    the data key over 100,000 secrets on SQLite and on PostgreSQL
+  bench ssh        time to run `true` on 1, 10 and 50 lab hosts through ServOS, an
+                   OpenSSH loop (without and with ControlMaster) and Ansible
 ";
 
 fn main() -> ExitCode {
@@ -57,6 +65,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "run" if rest.is_empty() => dev_server::main(),
         "bench" => bench::main(rest),
         "fuzz" => fuzz::main(rest),
+        "lab" => lab::main(rest),
         pg::WATCHDOG_TASK => pg::watchdog_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

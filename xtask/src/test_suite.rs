@@ -19,6 +19,9 @@ pub fn main(cargo_test_args: &[String]) -> Result<()> {
             debian::OPENSSH_SERVER,
         ];
         needed.extend(debian::BUILD);
+        // The lab's tests (and the end-to-end tests that use the lab).
+        needed.extend(debian::LAB_BASE);
+        needed.extend(debian::LAB_DOCKER);
         debian::ensure(&needed)
     })?;
     step("check formatting (cargo fmt --all fixes it)", || {
