@@ -1,8 +1,13 @@
 //! The SSH layer on russh: connects with a stored key, verifies the host
 //! key against the pin inside the handshake (before any credential is
-//! offered), and runs commands with timeouts, feeding secrets on stdin.
+//! offered), and runs commands with timeouts, feeding secrets on stdin and
+//! streaming their output; files are written over the channel
+//! ([`remote_file`]) and HTTP reaches the server's loopback through it
+//! ([`tunnel_http`]).
 
 pub mod host_key;
+pub mod remote_file;
+pub mod tunnel_http;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,9 +83,33 @@ pub enum SshError {
     /// A step took longer than its limit.
     #[error("{0} timed out after {1:?}")]
     Timeout(&'static str, Duration),
+    /// A remote step exited with a failure.
+    #[error("{step} failed on the server (exit status {status:?}): {stderr}")]
+    RemoteFailed {
+        /// What was being done.
+        step: &'static str,
+        /// Its exit status, if the server sent one.
+        status: Option<u32>,
+        /// Its error output.
+        stderr: String,
+    },
+    /// A remote path the layer refuses to put into a command.
+    #[error(
+        "refused remote path {0:?}: only absolute paths of letters, digits, '.', '_', '-' and '/'"
+    )]
+    InvalidPath(String),
     /// Any other protocol failure.
     #[error("SSH failed: {0}")]
     Protocol(String),
+}
+
+/// Which stream of a remote command a chunk of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
 }
 
 /// The result of a remote command.
@@ -92,6 +121,21 @@ pub struct Output {
     pub stdout: Vec<u8>,
     /// Standard error.
     pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// The output when the command exited 0, else [`SshError::RemoteFailed`] naming `step`.
+    pub fn success(self, step: &'static str) -> Result<Output, SshError> {
+        if self.exit_status == Some(0) {
+            Ok(self)
+        } else {
+            Err(SshError::RemoteFailed {
+                step,
+                status: self.exit_status,
+                stderr: String::from_utf8_lossy(&self.stderr).trim().to_owned(),
+            })
+        }
+    }
 }
 
 /// An authenticated connection, reused for the steps of one job.
@@ -182,13 +226,41 @@ impl Session {
     /// Runs `command` (no secrets in it: it is visible in the remote
     /// process list), writing `stdin` to it, and collects its output.
     pub async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let exit_status = self
+            .run_streaming(command, stdin, |stream, bytes| match stream {
+                Stream::Stdout => stdout.extend_from_slice(bytes),
+                Stream::Stderr => stderr.extend_from_slice(bytes),
+            })
+            .await?;
+        Ok(Output {
+            exit_status,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Runs `command` like [`Session::run`], handing each chunk of output to
+    /// `on_output` as it arrives; returns the exit status.
+    pub async fn run_streaming(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<Option<u32>, SshError> {
         let limit = self.timeouts.command;
-        tokio::time::timeout(limit, self.run_unbounded(command, stdin))
+        tokio::time::timeout(limit, self.run_unbounded(command, stdin, on_output))
             .await
             .map_err(|_| SshError::Timeout("command", limit))?
     }
 
-    async fn run_unbounded(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
+    async fn run_unbounded(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        mut on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<Option<u32>, SshError> {
         let protocol = |e: russh::Error| SshError::Protocol(e.to_string());
         let mut channel = self.handle.channel_open_session().await.map_err(protocol)?;
         channel.exec(true, command).await.map_err(protocol)?;
@@ -196,20 +268,18 @@ impl Session {
             channel.data(bytes).await.map_err(protocol)?;
         }
         channel.eof().await.map_err(protocol)?;
-        let mut output = Output {
-            exit_status: None,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        };
+        let mut exit_status = None;
         while let Some(msg) = channel.wait().await {
             match msg {
-                ChannelMsg::Data { data } => output.stdout.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, .. } => output.stderr.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => output.exit_status = Some(exit_status),
+                ChannelMsg::Data { data } => on_output(Stream::Stdout, &data),
+                ChannelMsg::ExtendedData { data, .. } => on_output(Stream::Stderr, &data),
+                ChannelMsg::ExitStatus {
+                    exit_status: status,
+                } => exit_status = Some(status),
                 _ => {}
             }
         }
-        Ok(output)
+        Ok(exit_status)
     }
 
     /// Closes the connection.

@@ -1,13 +1,24 @@
-//! Servers against a real OpenSSH server on loopback: trust on first use,
-//! a changed or downgraded host key refused before the client key is
-//! offered, explicit admin reset, and one audit entry per change.
+//! Servers against lab hosts (each its own network namespace, OpenSSH
+//! server and Docker daemon): trust on first use, Docker checked, a changed
+//! or downgraded host key refused before the client key is offered,
+//! explicit admin reset, one audit entry per change, and clear, bounded
+//! failures for every way a connection can fail.
+
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use servos_api::store::audit_log;
+use servos_lab::{client_key, HostKeyType, Lab, LabOptions};
 
 use crate::both_backends;
 use crate::harness::{callers, ip, json_req, request, send, Backend, TestApp};
-use crate::sshd::{client_key, HostKeyType, Sshd};
+
+/// A lab of `hosts` hosts accepting `public_key` for root.
+pub fn lab(hosts: usize, docker: bool, public_key: &str) -> Lab {
+    Lab::up(&LabOptions { hosts, docker }, public_key).unwrap_or_else(|e| {
+        panic!("cannot start the test lab (needs root and the packages `cargo xtask test` installs): {e}")
+    })
+}
 
 async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
     let app = TestApp::new(backend);
@@ -16,7 +27,8 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
     let admin = ("Authorization", format!("Bearer {}", who.admin_token));
     let dir = tempfile::tempdir().expect("dir");
     let (private_key, public_key) = client_key(dir.path());
-    let mut sshd = Sshd::start(HostKeyType::Ed25519, &public_key);
+    let lab = lab(1, true, &public_key);
+    let host = &lab.hosts()[0];
     let audit_len = || {
         let mut conn = app.state.pool.get().expect("conn");
         audit_log::chain_batch(&mut conn, 0, 100_000).expect("audit")
@@ -46,7 +58,7 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
         call(
             "POST",
             "/api/v1/servers".into(),
-            json!({"name": "web-1", "address": "127.0.0.1", "port": sshd.port, "user": sshd.user, "ssh_key_id": key["id"]}),
+            json!({"name": "web-1", "address": host.address.to_string(), "port": host.ssh_port, "user": host.user, "ssh_key_id": key["id"]}),
         ),
     )
     .await;
@@ -55,12 +67,25 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
     let id = server["id"].as_str().expect("id").to_owned();
     let uri = |suffix: &str| format!("/api/v1/servers/{id}{suffix}");
 
-    // Trust on first use: the pin is exactly what ssh-keygen -lf prints.
-    let first = sshd.host_key_fingerprint();
+    // Trust on first use: the pin is exactly what ssh-keygen -lf prints,
+    // and the host's own Docker daemon answers.
+    let first = host.host_key_fingerprint();
     let before = audit_len().len();
     let (status, _, check) = send(&svc, call("POST", uri("/commission"), Value::Null)).await;
     assert_eq!(status, 200, "{check}");
     assert_eq!(check["fingerprint"].as_str(), Some(first.as_str()));
+    let version = host.docker(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(version.status.success(), "docker on the lab host answers");
+    assert_eq!(check["status"], "ready", "{check}");
+    assert_eq!(
+        check["docker_version"].as_str(),
+        Some(String::from_utf8_lossy(&version.stdout).trim()),
+        "{check}"
+    );
+    assert!(
+        check["disk_free_bytes"].as_i64().is_some_and(|b| b > 0),
+        "{check}"
+    );
     assert_eq!(audit_len().len(), before + 1);
     let (_, _, shown) = send(&svc, call("GET", uri(""), Value::Null)).await;
     assert_eq!(shown["host_key_fingerprint"].as_str(), Some(first.as_str()));
@@ -68,9 +93,9 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
     assert_eq!(status, 200, "a check over the pinned key works");
 
     // The server is rebuilt (or someone is in the middle): refused before auth.
-    sshd.replace_host_key(HostKeyType::Ed25519);
-    let second = sshd.host_key_fingerprint();
-    let attempts = sshd.publickey_attempts();
+    host.replace_host_key(HostKeyType::Ed25519);
+    let second = host.host_key_fingerprint();
+    let attempts = host.publickey_attempts();
     let before = audit_len().len();
     let (status, _, refused) = send(&svc, call("POST", uri("/check"), Value::Null)).await;
     assert_eq!(status, 409, "{refused}");
@@ -81,10 +106,10 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
         "{refused}"
     );
     assert_eq!(
-        sshd.publickey_attempts(),
+        host.publickey_attempts(),
         attempts,
         "no client key was offered to the changed host:\n{}",
-        sshd.log()
+        host.sshd_log()
     );
     let entries = audit_len();
     assert_eq!(entries.len(), before + 1);
@@ -151,11 +176,11 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
     );
 
     // Downgrade: the host now offers only an RSA key. Still a mismatch.
-    sshd.replace_host_key(HostKeyType::Rsa);
-    let attempts = sshd.publickey_attempts();
+    host.replace_host_key(HostKeyType::Rsa);
+    let attempts = host.publickey_attempts();
     let (status, _, _) = send(&svc, call("POST", uri("/check"), Value::Null)).await;
     assert_eq!(status, 409, "an RSA key after an Ed25519 pin is refused");
-    assert_eq!(sshd.publickey_attempts(), attempts);
+    assert_eq!(host.publickey_attempts(), attempts);
 
     // Reset: the next commissioning pins whatever the host presents.
     let before = audit_len().len();
@@ -166,7 +191,7 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
     assert_eq!(status, 200, "{check}");
     assert_eq!(
         check["fingerprint"].as_str(),
-        Some(sshd.host_key_fingerprint().as_str())
+        Some(host.host_key_fingerprint().as_str())
     );
 
     let before = audit_len().len();
@@ -176,7 +201,7 @@ async fn host_keys_are_pinned_and_changes_refused(backend: Backend) {
 }
 
 /// Imports `private_key` as a server key and returns the created key.
-async fn import_server_key<S, B>(
+pub async fn import_server_key<S, B>(
     svc: &S,
     admin: &(&'static str, String),
     private_key: &str,
@@ -204,56 +229,80 @@ where
     key
 }
 
+/// The connect time limit of the failure test: every failure must come within it.
+const CONNECT_LIMIT: Duration = Duration::from_secs(4);
+
 async fn unreachable_and_refused_fail_clearly(backend: Backend) {
-    let app = TestApp::new(backend);
+    let app = TestApp::with_config(backend, |c| c.ssh_timeouts.connect = CONNECT_LIMIT);
     let svc = app.service().await;
     let who = callers(&app, &svc).await;
     let admin = ("Authorization", format!("Bearer {}", who.admin_token));
     let dir = tempfile::tempdir().expect("dir");
     let (private_key, _) = client_key(dir.path());
     let (_, other_public) = client_key(&dir.path().join("other"));
-    let sshd = Sshd::start(HostKeyType::Ed25519, &other_public);
+    let lab = lab(1, false, &other_public);
+    let host = &lab.hosts()[0];
     let key = import_server_key(&svc, &admin, &private_key).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    for (name, port, user, expected) in [
-        ("wrong-key", sshd.port, sshd.user.clone(), "refused the key"),
+    let address = host.address.to_string();
+    let unreachable = host.unreachable_address.to_string();
+    let cases: [(&str, &str, u16, &str, &[&str]); 4] = [
+        (
+            "wrong-key",
+            &address,
+            host.ssh_port,
+            "root",
+            &["refused the key"],
+        ),
         (
             "wrong-user",
-            sshd.port,
-            "nobody".to_owned(),
-            "refused the key",
+            &address,
+            host.ssh_port,
+            "nobody",
+            &["refused the key"],
         ),
-        ("closed-port", closed, sshd.user.clone(), "cannot connect"),
-    ] {
+        // Nothing listens there: the host answers with a reset.
+        ("closed-port", &address, 2222, "root", &["cannot connect"]),
+        // Nobody has that address: no answer at all.
+        (
+            "unreachable",
+            &unreachable,
+            22,
+            "root",
+            &["cannot connect", "timed out"],
+        ),
+    ];
+    for (name, address, port, user, expected) in cases {
         let (status, _, server) = send(
             &svc,
             json_req(
                 "POST",
                 "/api/v1/servers",
                 ip(1),
-                json!({"name": name, "address": "127.0.0.1", "port": port, "user": user, "ssh_key_id": key["id"]}),
+                json!({"name": name, "address": address, "port": port, "user": user, "ssh_key_id": key["id"]}),
             )
             .insert_header(admin.clone()),
         )
         .await;
         assert_eq!(status, 201, "{server}");
         let id = server["id"].as_str().expect("id");
+        let started = Instant::now();
         let (status, _, error) = send(
             &svc,
             request("POST", &format!("/api/v1/servers/{id}/commission"), ip(1))
                 .insert_header(admin.clone()),
         )
         .await;
+        let took = started.elapsed();
         assert_eq!(status, 502, "{name}: {error}");
         assert!(
             error["message"]
                 .as_str()
-                .is_some_and(|m| m.contains(expected)),
+                .is_some_and(|m| expected.iter().any(|e| m.contains(e))),
             "{name}: {error}"
+        );
+        assert!(
+            took < CONNECT_LIMIT + Duration::from_secs(2),
+            "{name} failed within the connect limit, took {took:?}"
         );
         let (_, _, shown) = send(
             &svc,
@@ -266,6 +315,11 @@ async fn unreachable_and_refused_fail_clearly(backend: Backend) {
             "{name}: nothing pinned"
         );
     }
+    assert_eq!(
+        host.sshd_log().matches("Accepted publickey").count(),
+        0,
+        "no case got in"
+    );
 }
 
 both_backends!(

@@ -1,12 +1,14 @@
 //! `cargo xtask bench api`: throughput, p99 latency and peak memory of an
 //! authenticated read (`GET /api/v1/me` with an API token), on SQLite and
-//! PostgreSQL; `cargo xtask bench vault`: see `vault.rs`.
+//! PostgreSQL; `cargo xtask bench vault`: see `vault.rs`; `cargo xtask bench
+//! ssh`: see `ssh.rs`.
 //!
 //! The server inherits xtask's environment, so settings such as the rate
 //! limit can be raised for a run by exporting them before `cargo xtask bench api`.
 
 mod curl;
 mod server;
+mod ssh;
 mod vault;
 mod wrk;
 
@@ -28,7 +30,8 @@ pub fn main(args: &[String]) -> Result<()> {
     match args {
         [name] if name == "api" => api(),
         [name] if name == "vault" => vault::run(),
-        _ => bail!("usage: cargo xtask bench api|vault"),
+        [name] if name == "ssh" => ssh::run(),
+        _ => bail!("usage: cargo xtask bench api|vault|ssh"),
     }
 }
 
