@@ -1,7 +1,8 @@
 //! File content sent over the SSH channel, against a lab host: it arrives
 //! intact with the asked mode, and while it travels no process on the
 //! machine (the host's sshd and its children included) shows it in its
-//! command line or environment; nor does the host's sshd log.
+//! command line or environment; nor does the host's sshd log. One
+//! session runs several commands and streams their output as it comes.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -146,5 +147,67 @@ async fn file_content_travels_only_over_the_channel() {
     assert!(!std::path::Path::new(&path).exists());
     let refused = session.write_file("/tmp/with space", 0o600, b"x").await;
     assert!(refused.is_err(), "a path that needs quoting is refused");
+    session.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_streams_output_of_several_commands() {
+    let keys = tempfile::tempdir().expect("dir");
+    let (private_key, public_key) = servos_lab::client_key(keys.path());
+    let lab = Lab::up(
+        &LabOptions {
+            hosts: 1,
+            docker: false,
+        },
+        &public_key,
+    )
+    .expect("a lab host (needs root and openssh-server, iproute2)");
+    let host = &lab.hosts()[0];
+    let target = Target {
+        address: host.address.to_string(),
+        port: host.ssh_port,
+        user: host.user.clone(),
+        private_key: SecretText::new(private_key),
+        passphrase: None,
+        pinned: Some(host.host_key_fingerprint()),
+    };
+    let session = ssh::connect(&target, Timeouts::default())
+        .await
+        .expect("connect to the lab host");
+    let mut chunks = Vec::new();
+    let status = session
+        .run_streaming(
+            "echo out-1; echo err-1 >&2; echo out-2; exit 3",
+            None,
+            |stream, bytes| chunks.push((stream, String::from_utf8_lossy(bytes).into_owned())),
+        )
+        .await
+        .expect("the command runs");
+    assert_eq!(status, Some(3));
+    let text = |wanted: ssh::Stream| -> String {
+        chunks
+            .iter()
+            .filter(|(stream, _)| *stream == wanted)
+            .map(|(_, text)| text.as_str())
+            .collect()
+    };
+    assert_eq!(text(ssh::Stream::Stdout), "out-1\nout-2\n");
+    assert_eq!(text(ssh::Stream::Stderr), "err-1\n");
+    let failed = session
+        .run("exit 7", None)
+        .await
+        .expect("runs")
+        .success("a failing step");
+    assert!(
+        failed.is_err_and(|e| e.to_string().contains("a failing step failed")),
+        "a non-zero exit is an error naming the step"
+    );
+    let again = session.run("echo same-session", None).await.expect("runs");
+    assert_eq!(again.stdout, b"same-session\n");
+    assert_eq!(
+        host.sshd_log().matches("Accepted publickey").count(),
+        1,
+        "every command used the one connection"
+    );
     session.close().await;
 }

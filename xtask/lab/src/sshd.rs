@@ -232,9 +232,16 @@ impl Sshd {
         );
         // One `SetEnv` line: sshd keeps only the first. Hosts share the machine's
         // file system, so programs that keep state under the XDG directories (the
-        // reverse proxy's configuration and certificates) get a pair per host.
-        let mut set_env =
-            format!("SetEnv XDG_CONFIG_HOME={dir}/xdg/config XDG_DATA_HOME={dir}/xdg/data");
+        // reverse proxy's configuration and certificates) get a pair per host, and
+        // each host its own empty HOME: the shell sshd starts then reads none of
+        // this machine's root dot files (which may run slow things such as
+        // `pyenv init` before every command) and `docker login` keeps no state
+        // shared between hosts.
+        let home = format!("{dir}/home");
+        fs::create_dir_all(&home).map_err(|error| LabError::io(format!("create {home}"), error))?;
+        let mut set_env = format!(
+            "SetEnv HOME={home} XDG_CONFIG_HOME={dir}/xdg/config XDG_DATA_HOME={dir}/xdg/data"
+        );
         if let Some(socket) = &self.docker_socket {
             set_env.push_str(&format!(" DOCKER_HOST=unix://{}", socket.display()));
         }
