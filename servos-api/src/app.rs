@@ -20,6 +20,7 @@ use crate::http::{
     access, origin_check, panic_guard, rate_limit, request_context, routes, security_headers,
 };
 use crate::store::{self, tx, DbConn, Pool, StoreError};
+use crate::ui::{csrf, errors as page_errors};
 use crate::vault::{Vault, VaultError};
 
 /// Largest accepted request body.
@@ -130,7 +131,8 @@ impl AppState {
 }
 
 /// The app: routes from the table, behind (outermost first) request context,
-/// panic guard, security headers, rate limit, origin check and access control.
+/// panic guard, security headers, page errors as HTML, rate limit, origin
+/// check, access control and the web forms' CSRF check.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -148,9 +150,11 @@ pub fn app(
         .app_data(web::Data::new(TierTable::new()))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .configure(routes::configure)
+        .wrap(from_fn(csrf::middleware))
         .wrap(from_fn(access::middleware))
         .wrap(from_fn(origin_check::middleware))
         .wrap(from_fn(rate_limit::middleware))
+        .wrap(from_fn(page_errors::middleware))
         .wrap(security_headers::headers(https))
         .wrap(from_fn(panic_guard::middleware))
         .wrap(from_fn(request_context::middleware))

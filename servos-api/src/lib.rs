@@ -15,4 +15,5 @@ pub mod serve;
 pub mod servers;
 pub mod ssh;
 pub mod store;
+pub mod ui;
 pub mod vault;

@@ -117,6 +117,19 @@ pub const LAB_BASE: [Requirement; 5] = [
 /// What a lab with Docker hosts needs on top.
 pub const LAB_DOCKER: [Requirement; 2] = [DOCKER_IO, BUSYBOX_STATIC];
 
+/// Headless Chromium, which the web UI's browser tests drive.
+pub const CHROMIUM: Requirement = Requirement {
+    package: "chromium",
+    probe: Probe::Executable("/usr/bin/chromium"),
+};
+/// ChromeDriver, the WebDriver server the browser tests talk to.
+pub const CHROMIUM_DRIVER: Requirement = Requirement {
+    package: "chromium-driver",
+    probe: Probe::Executable("/usr/bin/chromedriver"),
+};
+/// What the browser tests of the web UI need.
+pub const BROWSER: [Requirement; 2] = [CHROMIUM, CHROMIUM_DRIVER];
+
 /// What building the workspace needs beyond the Rust toolchain.
 pub const BUILD: [Requirement; 3] = [LIBPQ_DEV, LIBSQLITE3_DEV, PKG_CONFIG];
 

@@ -22,6 +22,8 @@ pub fn main(cargo_test_args: &[String]) -> Result<()> {
         // The lab's tests (and the end-to-end tests that use the lab).
         needed.extend(debian::LAB_BASE);
         needed.extend(debian::LAB_DOCKER);
+        // The web UI's browser tests (headless Chromium through ChromeDriver).
+        needed.extend(debian::BROWSER);
         debian::ensure(&needed)
     })?;
     step("check formatting (cargo fmt --all fixes it)", || {

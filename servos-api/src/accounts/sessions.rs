@@ -22,8 +22,8 @@ pub const COOKIE: &str = "servos_session";
 /// How often at most a session's `last_seen_at` is written.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
-/// Checks an email and password and opens a session. Returns the cookie
-/// value (to send once) and the user.
+/// Checks an email and password and opens a session (for the API and the
+/// login page alike). Returns the cookie value (to send once) and the user.
 pub async fn login(
     state: &AppState,
     origin: Origin,
@@ -32,6 +32,7 @@ pub async fn login(
 ) -> Result<(SecretText, UserRow), ApiError> {
     let email = email.trim().to_lowercase();
     if let Some(ip) = &origin.client_ip {
+        state.limits.auth_failures.check(ip)?;
         state.limits.login_per_ip.check_and_record(ip)?;
     }
     state.limits.login_failures_per_account.check(&email)?;

@@ -102,8 +102,15 @@ fn remove_token_file(path: &Path) -> Result<(), SetupError> {
     }
 }
 
-/// `POST /api/v1/setup`: checks the token in constant time and creates the
-/// first admin; the token is single-use.
+/// True once an admin exists: setup is done and answers 410 from then on.
+pub async fn is_complete(state: &AppState) -> Result<bool, ApiError> {
+    state
+        .db(|conn| Ok(users::count_live_admins(conn)? > 0))
+        .await
+}
+
+/// Setup (`POST /api/v1/setup` and the setup page): checks the token in
+/// constant time and creates the first admin; the token is single-use.
 pub async fn complete(
     state: &AppState,
     origin: Origin,
@@ -111,6 +118,9 @@ pub async fn complete(
     email: &str,
     password: SecretText,
 ) -> Result<UserRow, ApiError> {
+    if let Some(ip) = &origin.client_ip {
+        state.limits.auth_failures.check(ip)?;
+    }
     let email = validate::email(email)?;
     validate::new_password(&password)?;
     let presented_hash = token::sha256_hex(token.expose());

@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod export;
+pub mod read;
 pub mod verify;
 
 use serde::Serialize;

@@ -52,6 +52,27 @@ pub enum KeySource {
     },
 }
 
+impl KeySource {
+    /// Generate when no private key is given, import otherwise; a
+    /// passphrase only goes with an imported key.
+    pub fn from_parts(
+        private_key: Option<SecretText>,
+        passphrase: Option<SecretText>,
+    ) -> Result<Self, ApiError> {
+        match private_key {
+            None if passphrase.is_some() => Err(ApiError::invalid(
+                "passphrase",
+                "only an imported key has a passphrase",
+            )),
+            None => Ok(Self::Generate),
+            Some(private_key) => Ok(Self::Import {
+                private_key,
+                passphrase,
+            }),
+        }
+    }
+}
+
 /// The revealable private key.
 pub const PRIVATE_KEY: super::SecretField = super::SecretField {
     table: TABLE,

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// A state-changing request from another site.
     #[error("cross-origin request refused")]
     ForeignOrigin,
+    /// A web form without the session's CSRF token (or with a wrong one).
+    #[error("this form has expired or did not come from this site; reload the page and try again")]
+    CsrfRejected,
     /// No such resource.
     #[error("not found")]
     NotFound,
@@ -102,6 +105,7 @@ impl ApiError {
             Self::Forbidden => "forbidden",
             Self::Blocked => "blocked",
             Self::ForeignOrigin => "foreign_origin",
+            Self::CsrfRejected => "csrf_rejected",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
@@ -134,7 +138,9 @@ impl ResponseError for ApiError {
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidSetupToken => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Forbidden | Self::Blocked | Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Blocked | Self::ForeignOrigin | Self::CsrfRejected => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,

@@ -1,6 +1,7 @@
 //! Refuses state-changing requests sent by another site (CSRF defence in
-//! depth beside `SameSite=Strict` cookies): a foreign `Origin`, or a
-//! browser's `Sec-Fetch-Site: cross-site`, on anything but GET/HEAD/OPTIONS.
+//! depth beside `SameSite=Strict` cookies and the web forms' tokens): a
+//! foreign `Origin`, or a browser's `Sec-Fetch-Site: cross-site`, on
+//! anything but GET/HEAD/OPTIONS.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -38,6 +39,12 @@ fn same_origin(req: &ServiceRequest) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
+    // Under `Referrer-Policy: no-referrer` a browser sends `Origin: null`
+    // even for a same-origin form post; its `Sec-Fetch-Site` still tells.
+    // (A sandboxed frame on another site also says `null`, and `cross-site`.)
+    if origin == "null" {
+        return headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin");
+    }
     let config = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.config.clone());

@@ -2,10 +2,12 @@
 //! place. Registration and enforcement both read this table, so a route
 //! cannot exist without a tier.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::http::Method;
 use actix_web::{web, Route};
+
+use crate::ui;
 
 use super::handlers::{
     apps, audit, env_sets, git_credentials, health, me, openapi, registries, servers, session,
@@ -38,20 +40,48 @@ pub struct RouteSpec {
     pub tier: Tier,
     /// Builds the actix route (method guard and handler).
     pub route: fn() -> Route,
+    /// The JSON API or a page of the web UI.
+    pub surface: Surface,
 }
 
-macro_rules! routes {
-    ($($method:ident $path:literal => $tier:ident, $handler:path;)*) => {
-        /// Every route of the API.
-        pub fn table() -> Vec<RouteSpec> {
+/// What a route serves. Pages are HTML for browsers: their errors render as
+/// pages, their forms carry a CSRF token, and the OpenAPI document leaves
+/// them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Surface {
+    /// The JSON API (and health probes).
+    Api,
+    /// A page, form action or asset of the web UI (`ui/`).
+    Page,
+}
+
+macro_rules! route_list {
+    ($name:ident, $surface:ident, $($method:ident $path:literal => $tier:ident, $handler:path;)*) => {
+        fn $name() -> Vec<RouteSpec> {
             vec![$(RouteSpec {
                 method: Method::$method,
                 path: $path,
                 tier: Tier::$tier,
                 route: || web::route().method(Method::$method).to($handler),
+                surface: Surface::$surface,
             }),*]
         }
     };
+}
+
+macro_rules! routes {
+    ($($rows:tt)*) => { route_list!(api_routes, Api, $($rows)*); };
+}
+
+macro_rules! pages {
+    ($($rows:tt)*) => { route_list!(page_routes, Page, $($rows)*); };
+}
+
+/// Every route: the API's, then the web UI's.
+pub fn table() -> Vec<RouteSpec> {
+    let mut all = api_routes();
+    all.extend(page_routes());
+    all
 }
 
 routes! {
@@ -115,6 +145,57 @@ routes! {
     DELETE "/api/v1/audit/{seq}"        => Blocked, audit::refuse_change;
 }
 
+// The web UI. A fixed path (`/servers/new`) comes before the pattern it
+// would otherwise match (`/servers/{id}`).
+pages! {
+    GET    "/static/{file}"             => Public,  ui::assets::serve;
+    GET    "/setup"                     => Public,  ui::session::setup_form;
+    POST   "/setup"                     => Public,  ui::session::setup;
+    GET    "/login"                     => Public,  ui::session::login_form;
+    POST   "/login"                     => Public,  ui::session::login;
+    POST   "/logout"                    => Viewer,  ui::session::logout;
+    GET    "/"                          => Viewer,  ui::dashboard::show;
+    GET    "/servers"                   => Viewer,  ui::servers::list;
+    GET    "/servers/new"               => Admin,   ui::servers::new_form;
+    POST   "/servers"                   => Admin,   ui::servers::create;
+    GET    "/servers/{id}"              => Viewer,  ui::servers::show;
+    POST   "/servers/{id}/commission"   => Admin,   ui::servers::commission;
+    POST   "/servers/{id}/check"        => Deployer, ui::servers::check;
+    POST   "/servers/{id}/host-key/confirm" => Admin, ui::servers::confirm_host_key;
+    POST   "/servers/{id}/host-key/reset" => Admin, ui::servers::reset_host_key;
+    POST   "/servers/{id}/delete"       => Admin,   ui::servers::delete;
+    GET    "/credentials"               => Viewer,  ui::credentials::index;
+    GET    "/credentials/ssh-keys/new"  => Admin,   ui::ssh_keys::new_form;
+    POST   "/credentials/ssh-keys"      => Admin,   ui::ssh_keys::create;
+    GET    "/credentials/ssh-keys/{id}" => Viewer,  ui::ssh_keys::show;
+    POST   "/credentials/ssh-keys/{id}/reveal" => Admin, ui::ssh_keys::reveal;
+    POST   "/credentials/ssh-keys/{id}/delete" => Admin, ui::ssh_keys::delete;
+    GET    "/credentials/registries/new" => Admin,  ui::credentials::new_registry;
+    POST   "/credentials/registries"    => Admin,   ui::credentials::create_registry;
+    POST   "/credentials/registries/{id}/reveal" => Admin, ui::credentials::reveal_registry;
+    POST   "/credentials/registries/{id}/delete" => Admin, ui::credentials::delete_registry;
+    GET    "/credentials/git/new"       => Admin,   ui::credentials::new_git;
+    POST   "/credentials/git"           => Admin,   ui::credentials::create_git;
+    POST   "/credentials/git/{id}/reveal" => Admin, ui::credentials::reveal_git;
+    POST   "/credentials/git/{id}/delete" => Admin, ui::credentials::delete_git;
+    GET    "/apps"                      => Viewer,  ui::apps::list;
+    GET    "/apps/new"                  => Deployer, ui::apps::new_form;
+    POST   "/apps"                      => Deployer, ui::apps::create;
+    GET    "/apps/{id}"                 => Viewer,  ui::apps::show;
+    GET    "/apps/{id}/edit"            => Deployer, ui::apps::edit_form;
+    POST   "/apps/{id}"                 => Deployer, ui::apps::update;
+    POST   "/apps/{id}/delete"          => Admin,   ui::apps::delete;
+    POST   "/apps/{id}/env"             => Deployer, ui::app_env::change;
+    GET    "/audit"                     => Admin,   ui::audit::list;
+    GET    "/users"                     => Admin,   ui::users::list;
+    POST   "/users"                     => Admin,   ui::users::create;
+    POST   "/users/{id}/role"           => Admin,   ui::users::change_role;
+    POST   "/users/{id}/delete"         => Admin,   ui::users::delete;
+    GET    "/tokens"                    => Viewer,  ui::tokens::list;
+    POST   "/tokens"                    => Viewer,  ui::tokens::create;
+    POST   "/tokens/{id}/revoke"        => Viewer,  ui::tokens::revoke;
+}
+
 /// Registers every route of the table.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut resources: Vec<(&'static str, actix_web::Resource)> = Vec::new();
@@ -134,18 +215,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Tier lookup by method and matched path pattern.
 #[derive(Debug)]
-pub struct TierTable(HashMap<&'static str, HashMap<Method, Tier>>);
+pub struct TierTable(
+    HashMap<&'static str, HashMap<Method, Tier>>,
+    HashSet<&'static str>,
+);
 
 impl TierTable {
     /// Builds the lookup from the route table.
     pub fn new() -> Self {
         let mut map: HashMap<&'static str, HashMap<Method, Tier>> = HashMap::new();
+        let mut pages = HashSet::new();
         for spec in table() {
             map.entry(spec.path)
                 .or_default()
                 .insert(spec.method, spec.tier);
+            if spec.surface == Surface::Page {
+                pages.insert(spec.path);
+            }
         }
-        Self(map)
+        Self(map, pages)
+    }
+
+    /// True when the matched path pattern is a page of the web UI.
+    pub fn is_page(&self, pattern: &str) -> bool {
+        self.1.contains(pattern)
     }
 
     /// `Err(false)`: no such path; `Err(true)`: path exists, method does not.

@@ -193,3 +193,17 @@ pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResu
     ))
     .execute(conn)
 }
+
+/// The newest `limit` checks of a server, newest first.
+pub fn recent_checks(
+    conn: &mut DbConn,
+    server_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<ServerCheckRow>> {
+    server_checks::table
+        .filter(server_checks::server_id.eq(server_id))
+        .order(server_checks::at.desc())
+        .limit(limit)
+        .select(ServerCheckRow::as_select())
+        .load(conn)
+}

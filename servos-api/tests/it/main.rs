@@ -1,11 +1,12 @@
-//! Integration tests of servos-api: in-process HTTP tests on both backends
-//! and tests of the real binary.
+//! Integration tests of servos-api: in-process HTTP tests on both backends,
+//! tests of the real binary, and of the web UI in headless Chromium.
 
 mod apps;
 mod audit;
 mod binary;
 mod binary_canaries;
 mod binary_security;
+mod browser;
 mod client;
 mod credentials;
 mod harness;
@@ -20,3 +21,4 @@ mod ssh_keys;
 mod ssh_transfer;
 mod tiers;
 mod vault;
+mod web;

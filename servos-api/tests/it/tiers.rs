@@ -1,11 +1,13 @@
 //! Walks every registered route as anonymous, viewer, deployer and admin
-//! callers and checks each gets exactly what the route's tier allows; and
-//! that the OpenAPI document lists exactly the routes of the table.
+//! callers and checks each gets exactly what the route's tier allows (API
+//! routes with tokens, pages with browser sessions); and that the OpenAPI
+//! document lists exactly the API routes of the table and no page.
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
-use servos_api::http::routes::{self, Tier};
+use servos_api::http::routes::{self, Surface, Tier};
+use servos_api::ui::csrf::{token_for, FORM_COOKIE};
 
 use crate::both_backends;
 use crate::harness::{callers, ip, json_req, send, Backend, TestApp};
@@ -23,7 +25,10 @@ async fn every_route_enforces_its_tier(backend: Backend) {
     let app = TestApp::new(backend);
     let svc = app.service().await;
     let who = callers(&app, &svc).await;
-    let table = routes::table();
+    let table: Vec<_> = routes::table()
+        .into_iter()
+        .filter(|r| r.surface == Surface::Api)
+        .collect();
     assert!(!table.is_empty());
     for (index, spec) in table.into_iter().enumerate() {
         let path = concrete(spec.path);
@@ -95,8 +100,88 @@ async fn unknown_routes_and_methods_fail_closed(backend: Backend) {
     assert_eq!(status, 405);
 }
 
+/// True when a page answer refuses the caller: 403, or the redirect to the
+/// login page that stands for 401 on pages (a logout's own redirect to the
+/// login page carries a flash message; this one does not).
+fn page_refused(page: &crate::web::Page) -> bool {
+    page.status == 403
+        || (page.status == 303
+            && page.location().starts_with("/login")
+            && !page.sets_cookie("servos_flash"))
+}
+
+/// Walks every page route as anonymous, viewer, deployer and admin browser
+/// sessions, each POST with a valid CSRF token, so that only the tier
+/// decides. Logout comes last: it ends the session it is sent with.
+async fn every_page_route_enforces_its_tier(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    let s = crate::web::sessions(&app, &svc).await;
+    let mut table: Vec<_> = routes::table()
+        .into_iter()
+        .filter(|r| r.surface == Surface::Page)
+        .collect();
+    table.sort_by_key(|r| r.path == "/logout");
+    assert!(table.len() > 20, "{} page routes", table.len());
+    for (index, spec) in table.into_iter().enumerate() {
+        let path = concrete(spec.path);
+        let method = spec.method.as_str();
+        let mut refused = Vec::new();
+        for session in [None, Some(&s.viewer), Some(&s.deployer), Some(&s.admin)] {
+            let peer = ip(100 + (index % 150) as u8);
+            let page = if method == "GET" {
+                let req = actix_web::test::TestRequest::get()
+                    .uri(&path)
+                    .peer_addr(peer);
+                crate::web::fetch(
+                    &svc,
+                    crate::web::with_session(req, session.map(String::as_str)),
+                )
+                .await
+            } else {
+                // Public forms are bound to the pre-session cookie, the
+                // others to the session, as the browser got them.
+                let form_secret = "page-walk";
+                let token = match session {
+                    Some(value) if spec.tier != Tier::Public => token_for(value),
+                    _ => token_for(form_secret),
+                };
+                let mut cookies = vec![(FORM_COOKIE, form_secret)];
+                if let Some(value) = session {
+                    cookies.push(("servos_session", value.as_str()));
+                }
+                crate::web::post_from(&svc, peer, &path, &cookies, &[("csrf", &token)]).await
+            };
+            assert!(
+                page.status < 500,
+                "{method} {path} answered {}: {}",
+                page.status,
+                page.html
+            );
+            assert!(
+                page.status != 401 || page.is_html(),
+                "{method} {path}: a page answers 401 as a page or a redirect"
+            );
+            refused.push(page_refused(&page));
+        }
+        let expected = match spec.tier {
+            Tier::Public => [false; 4],
+            Tier::Viewer => [true, false, false, false],
+            Tier::Deployer => [true, true, false, false],
+            Tier::Admin => [true, true, true, false],
+            Tier::Blocked => [true; 4],
+        };
+        assert_eq!(
+            refused, expected,
+            "{method} {} ({:?}) refused [anon, viewer, deployer, admin]",
+            spec.path, spec.tier
+        );
+    }
+}
+
 both_backends!(
     every_route_enforces_its_tier,
+    every_page_route_enforces_its_tier,
     unknown_routes_and_methods_fail_closed
 );
 
@@ -112,10 +197,34 @@ fn openapi_lists_exactly_the_routes_of_the_table() {
     }
     let routed: BTreeSet<String> = routes::table()
         .into_iter()
-        .filter(|r| r.tier != Tier::Blocked)
+        .filter(|r| r.tier != Tier::Blocked && r.surface == Surface::Api)
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert_eq!(documented, routed);
+}
+
+#[test]
+fn the_openapi_document_leaves_out_the_web_pages() {
+    use utoipa::OpenApi as _;
+    let doc = serde_json::to_value(servos_api::http::openapi::ApiDoc::openapi()).expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    let pages: Vec<_> = routes::table()
+        .into_iter()
+        .filter(|r| r.surface == Surface::Page)
+        .collect();
+    assert!(!pages.is_empty());
+    for page in pages {
+        assert!(
+            !paths.contains_key(page.path),
+            "page {} is in the API document",
+            page.path
+        );
+        assert!(
+            !page.path.starts_with("/api/"),
+            "page {} is under /api/",
+            page.path
+        );
+    }
 }
 
 #[test]

@@ -5,16 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::audit::export;
+use crate::audit::read;
 use crate::audit::AuditEntry;
 use crate::http::error::ApiError;
 use crate::http::extract::Admin;
-use crate::store::audit_log::{self, AuditFilter};
-
-/// Most entries in one page.
-const MAX_PAGE: i64 = 500;
-/// Most entries in one CSV export.
-const MAX_EXPORT: i64 = 100_000;
+use crate::store::audit_log::AuditFilter;
 
 /// Filters and paging; all optional.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -77,31 +72,10 @@ pub async fn list(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query = query(req.query_string())?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {MAX_PAGE}"),
-        ));
-    }
-    let filter = query.filter();
-    let rows = state
-        .db(move |conn| Ok(audit_log::list(conn, &filter, limit + 1)?))
-        .await?;
-    let more = rows.len() as i64 > limit;
-    let entries: Vec<AuditEntry> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(AuditEntry::from)
-        .collect();
-    let next_before = if more {
-        entries.last().map(|e| e.seq)
-    } else {
-        None
-    };
+    let page = read::page(&state, query.filter(), query.limit.unwrap_or(50)).await?;
     Ok(HttpResponse::Ok().json(AuditPage {
-        entries,
-        next_before,
+        entries: page.entries,
+        next_before: page.next_before,
     }))
 }
 
@@ -115,12 +89,7 @@ pub async fn export_csv(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let filter = query(req.query_string())?.filter();
-    let csv = state
-        .db(move |conn| {
-            let rows = audit_log::list(conn, &filter, MAX_EXPORT)?;
-            export::to_csv(&rows).map_err(ApiError::internal)
-        })
-        .await?;
+    let csv = read::csv(&state, filter).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

@@ -26,7 +26,9 @@ pub struct LoginRequest {
     pub password: SecretText,
 }
 
-fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
+/// The session cookie (`HttpOnly`, `SameSite=Strict`, `Secure` under TLS);
+/// an empty value with a zero age clears it.
+pub fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
     Cookie::build(COOKIE, value)
         .path("/")
         .http_only(true)
@@ -45,9 +47,6 @@ pub async fn login(
     origin: Origin,
     body: StrictJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(ip) = &origin.client_ip {
-        state.limits.auth_failures.check(ip)?;
-    }
     let LoginRequest { email, password } = body.0;
     let (cookie, user) = sessions::login(&state, origin, &email, password).await?;
     let max_age = CookieDuration::seconds(state.config.session_max_age.num_seconds());

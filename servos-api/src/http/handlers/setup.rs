@@ -35,9 +35,6 @@ pub async fn complete(
     origin: Origin,
     body: StrictJson<SetupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(ip) = &origin.client_ip {
-        state.limits.auth_failures.check(ip)?;
-    }
     let SetupRequest {
         token,
         email,

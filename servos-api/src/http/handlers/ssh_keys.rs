@@ -112,19 +112,7 @@ pub async fn create(
         private_key,
         passphrase,
     } = body.0;
-    let source = match private_key {
-        None if passphrase.is_some() => {
-            return Err(ApiError::invalid(
-                "passphrase",
-                "only an imported key has a passphrase",
-            ));
-        }
-        None => KeySource::Generate,
-        Some(private_key) => KeySource::Import {
-            private_key,
-            passphrase,
-        },
-    };
+    let source = KeySource::from_parts(private_key, passphrase)?;
     let row = ssh_keys::create(&state, origin, admin.0, &name, kind, source).await?;
     Ok(HttpResponse::Created().json(SshKeyView::from(row)))
 }

@@ -1,0 +1,207 @@
+//! Web UI render benchmark: the server-side time to answer the dashboard
+//! and the application list (database reads, template rendering and the
+//! whole middleware stack, in-process, no network) with 100 applications on
+//! 10 servers and 1,000 audit entries, on SQLite and (when
+//! `SERVOS_BENCH_PG_URL` is set) PostgreSQL.
+//!
+//! Run with `cargo run --release -p servos-api --example bench_ui`.
+
+use std::time::{Duration, Instant};
+
+use actix_web::cookie::Cookie;
+use actix_web::test::{self, TestRequest};
+use anyhow::{bail, Context as _};
+use servos_api::accounts::principal::{Credential, Principal};
+use servos_api::accounts::role::Role;
+use servos_api::accounts::{sessions, setup};
+use servos_api::app::{app, AppState};
+use servos_api::apps::health::{HealthCheckSpec, HttpProbe};
+use servos_api::apps::{self, NewApp};
+use servos_api::audit::{AuditEvent, Origin};
+use servos_api::config::Config;
+use servos_api::credentials::ssh_keys::{self, KeyKind, KeySource};
+use servos_api::servers::{self, NewServer};
+use servos_api::store::DatabaseTarget;
+use servos_common::master_key::MasterKey;
+use servos_common::secret::SecretText;
+
+const APPS: usize = 100;
+const SERVERS: usize = 10;
+const AUDIT_ENTRIES: usize = 1_000;
+const ROUNDS: usize = 200;
+const PASSWORD: &str = "a benchmark password";
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir().context("temp dir")?;
+    let mut targets = vec![(
+        "sqlite",
+        DatabaseTarget::Sqlite(scratch.path().join("bench.db")),
+    )];
+    if let Ok(url) = std::env::var("SERVOS_BENCH_PG_URL") {
+        targets.push(("postgres", DatabaseTarget::Postgres(url)));
+    }
+    println!(
+        "{APPS} applications on {SERVERS} servers, {AUDIT_ENTRIES} audit entries; {ROUNDS} requests per page, in-process"
+    );
+    println!(
+        "{:<10} {:<12} {:>9} {:>9} {:>9} {:>9}",
+        "backend", "page", "min ms", "p50 ms", "p95 ms", "KiB"
+    );
+    for (name, target) in targets {
+        let state = seeded(scratch.path(), target).await?;
+        let cookie = login(&state).await?;
+        let svc = test::init_service(app(state.clone())).await;
+        for (page, path) in [("dashboard", "/"), ("apps list", "/apps")] {
+            let mut times = Vec::with_capacity(ROUNDS);
+            let mut size = 0;
+            for round in 0..ROUNDS + 10 {
+                let req = TestRequest::get()
+                    .uri(path)
+                    .peer_addr(([127, 0, 0, 1], 40000 + (round % 1000) as u16).into())
+                    .cookie(Cookie::new(sessions::COOKIE, cookie.clone()))
+                    .to_request();
+                let started = Instant::now();
+                let res = test::call_service(&svc, req).await;
+                let status = res.status();
+                let body = test::read_body(res).await;
+                let took = started.elapsed();
+                if !status.is_success() {
+                    bail!("GET {path} answered {status}");
+                }
+                size = body.len();
+                if round >= 10 {
+                    times.push(took);
+                }
+            }
+            times.sort();
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            println!(
+                "{name:<10} {page:<12} {:>9.2} {:>9.2} {:>9.2} {:>9.1}",
+                ms(times[0]),
+                ms(times[ROUNDS / 2]),
+                ms(times[ROUNDS * 95 / 100]),
+                size as f64 / 1024.0
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A fresh database with the admin, servers, applications and audit entries.
+async fn seeded(dir: &std::path::Path, target: DatabaseTarget) -> anyhow::Result<AppState> {
+    let data = dir.join(format!("data-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&data)?;
+    let mut config = Config::new(data.clone(), target);
+    config.rate_limit.0 = 1_000_000;
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let key = MasterKey::parse(Some(&base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        bytes,
+    )))?;
+    let state = AppState::open(config, key).context("open the database")?;
+    let token = {
+        let mut conn = state.pool.get()?;
+        setup::prepare(&mut conn, &data)?.context("a setup token")?
+    };
+    let origin = Origin::default();
+    let admin = setup::complete(
+        &state,
+        origin.clone(),
+        token,
+        "bench@example.com",
+        SecretText::new(PASSWORD.into()),
+    )
+    .await?;
+    let principal = Principal {
+        user_id: admin.id.clone(),
+        email: admin.email.clone(),
+        role: Role::Admin,
+        via: Credential::Session {
+            id_hash: String::new(),
+        },
+    };
+    let key = ssh_keys::create(
+        &state,
+        origin.clone(),
+        principal.clone(),
+        "bench",
+        KeyKind::Server,
+        KeySource::Generate,
+    )
+    .await?;
+    let mut server_ids = Vec::new();
+    for i in 0..SERVERS {
+        let new = NewServer {
+            name: format!("web-{i}"),
+            address: format!("192.0.2.{}", i + 1),
+            port: 22,
+            user: "deploy".into(),
+            ssh_key_id: key.id.clone(),
+            roles: vec!["run".into()],
+            labels: Default::default(),
+        };
+        server_ids.push(
+            servers::create(&state, origin.clone(), principal.clone(), new)
+                .await?
+                .id,
+        );
+    }
+    for i in 0..APPS {
+        let new = NewApp {
+            name: format!("app-{i:03}"),
+            image: format!("registry.example.com/team/app-{i}:1.{i}.0"),
+            registry_id: None,
+            server_ids: vec![
+                server_ids[i % SERVERS].clone(),
+                server_ids[(i + 1) % SERVERS].clone(),
+            ],
+            container_port: 8080,
+            health_check: HealthCheckSpec {
+                http: Some(HttpProbe {
+                    path: "/healthz".into(),
+                }),
+                command: None,
+                interval_secs: 10,
+                timeout_secs: 5,
+                retries: 3,
+            },
+            restart_policy: "unless-stopped".into(),
+            limits: Default::default(),
+            labels: Default::default(),
+            domain: Some(format!("app-{i}.example.com")),
+        };
+        apps::create(&state, origin.clone(), principal.clone(), new).await?;
+    }
+    let written = {
+        let mut conn = state.pool.get()?;
+        servos_api::store::audit_log::last(&mut conn)?.map_or(0, |row| row.seq as usize)
+    };
+    for _ in written..AUDIT_ENTRIES {
+        let event = AuditEvent::on(
+            principal.actor(),
+            "app.updated",
+            "app",
+            uuid::Uuid::new_v4().to_string(),
+        )
+        .with_fields(vec!["image"]);
+        state
+            .audited(origin.clone(), move |_| Ok(((), event)))
+            .await?;
+    }
+    Ok(state)
+}
+
+/// A session cookie for the admin.
+async fn login(state: &AppState) -> anyhow::Result<String> {
+    let (cookie, _) = sessions::login(
+        state,
+        Origin::default(),
+        "bench@example.com",
+        SecretText::new(PASSWORD.into()),
+    )
+    .await?;
+    Ok(cookie.expose().to_owned())
+}

@@ -1,0 +1,60 @@
+//! Reading the audit trail for the API and the web UI alike: filtered
+//! pages, newest first, and the CSV export.
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::store::audit_log::{self, AuditFilter};
+
+use super::{export, AuditEntry};
+
+/// Most entries in one page.
+pub const MAX_PAGE: i64 = 500;
+/// Most entries in one CSV export.
+pub const MAX_EXPORT: i64 = 100_000;
+
+/// One page of entries, newest first.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Entries.
+    pub entries: Vec<AuditEntry>,
+    /// The `before_seq` of the next (older) page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Up to `limit` (1 to [`MAX_PAGE`]) entries matching `filter`.
+pub async fn page(state: &AppState, filter: AuditFilter, limit: i64) -> Result<Page, ApiError> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let rows = state
+        .db(move |conn| Ok(audit_log::list(conn, &filter, limit + 1)?))
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let entries: Vec<AuditEntry> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(AuditEntry::from)
+        .collect();
+    let next_before = if more {
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(Page {
+        entries,
+        next_before,
+    })
+}
+
+/// Entries matching `filter` (at most [`MAX_EXPORT`]) as CSV.
+pub async fn csv(state: &AppState, filter: AuditFilter) -> Result<Vec<u8>, ApiError> {
+    state
+        .db(move |conn| {
+            let rows = audit_log::list(conn, &filter, MAX_EXPORT)?;
+            export::to_csv(&rows).map_err(ApiError::internal)
+        })
+        .await
+}

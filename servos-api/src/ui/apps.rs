@@ -1,0 +1,344 @@
+//! Application pages: the list, the create and edit forms, and an
+//! application's page with its settings and its environment editor (names
+//! and flags shown, values never). Deployments will join this page.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+use crate::app::AppState;
+use crate::apps::env::{self, MaskedEnv};
+use crate::apps::health::HealthCheckSpec;
+use crate::apps::{self, App};
+use crate::credentials::registries;
+use crate::http::error::ApiError;
+use crate::servers;
+use crate::store::registries::RegistryRow;
+
+use super::app_env::EnvEditor;
+use super::app_form::{self, AppValues, RENAMES};
+use super::chrome::Chrome;
+use super::flash::Flash;
+use super::form::{FieldErrors, Form};
+use super::views;
+
+/// An application in a list.
+#[derive(Debug)]
+pub struct AppItem {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Names of its servers.
+    pub servers: Vec<String>,
+    /// Container port.
+    pub port: u16,
+    /// Domain, if any.
+    pub domain: Option<String>,
+    /// Current environment version.
+    pub env_version: i64,
+}
+
+impl AppItem {
+    /// The list entry of `app`; `server_names` maps server ids to names.
+    pub fn new(app: App, server_names: &HashMap<String, String>) -> Self {
+        let spec = app.spec;
+        Self {
+            servers: spec
+                .server_ids
+                .iter()
+                .map(|id| server_names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                .collect(),
+            id: app.id,
+            name: spec.name,
+            image: spec.image.to_string(),
+            port: spec.container_port,
+            domain: spec.domain,
+            env_version: app.env_version,
+        }
+    }
+}
+
+/// A server the form offers (those with the `run` role).
+#[derive(Debug)]
+struct ServerChoice {
+    id: String,
+    name: String,
+    address: String,
+}
+
+#[derive(Template)]
+#[template(path = "apps/list.html")]
+struct ListPage<'a> {
+    chrome: &'a Chrome,
+    apps: Vec<AppItem>,
+}
+
+#[derive(Template)]
+#[template(path = "apps/form.html")]
+struct FormPage<'a> {
+    chrome: &'a Chrome,
+    /// `None` for a new application.
+    app_id: Option<String>,
+    values: AppValues,
+    servers: Vec<ServerChoice>,
+    registries: Vec<RegistryRow>,
+    errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "apps/show.html")]
+pub(super) struct ShowPage<'a> {
+    pub(super) chrome: &'a Chrome,
+    pub(super) app: AppItem,
+    pub(super) registry: Option<String>,
+    pub(super) health: String,
+    pub(super) restart_policy: String,
+    pub(super) limits: String,
+    pub(super) labels: Vec<(String, String)>,
+    pub(super) updated: String,
+    pub(super) env: MaskedEnv,
+    pub(super) editor: EnvEditor,
+}
+
+async fn server_names(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
+    Ok(servers::list(state)
+        .await?
+        .into_iter()
+        .map(|(row, _)| (row.id, row.name))
+        .collect())
+}
+
+/// `GET /apps`.
+pub async fn list(state: web::Data<AppState>, chrome: Chrome) -> Result<HttpResponse, ApiError> {
+    let chrome = chrome.at("apps");
+    let names = server_names(&state).await?;
+    let apps = apps::list(&state)
+        .await?
+        .into_iter()
+        .map(|app| AppItem::new(app, &names))
+        .collect();
+    chrome.ok(&ListPage {
+        chrome: &chrome,
+        apps,
+    })
+}
+
+async fn form_page<'a>(
+    state: &AppState,
+    chrome: &'a Chrome,
+    app_id: Option<String>,
+    values: AppValues,
+    errors: FieldErrors,
+) -> Result<FormPage<'a>, ApiError> {
+    let servers = servers::list(state)
+        .await?
+        .into_iter()
+        .filter(|(row, _)| row.roles.split(',').any(|r| r == "run"))
+        .map(|(row, _)| ServerChoice {
+            id: row.id,
+            name: row.name,
+            address: row.address,
+        })
+        .collect();
+    Ok(FormPage {
+        chrome,
+        app_id,
+        values,
+        servers,
+        registries: registries::list(state).await?,
+        errors,
+    })
+}
+
+/// `GET /apps/new`.
+pub async fn new_form(
+    state: web::Data<AppState>,
+    chrome: Chrome,
+) -> Result<HttpResponse, ApiError> {
+    let chrome = chrome.at("apps");
+    let page = form_page(
+        &state,
+        &chrome,
+        None,
+        AppValues::default(),
+        FieldErrors::default(),
+    )
+    .await?;
+    chrome.ok(&page)
+}
+
+/// `POST /apps`: creates the application (its environment starts empty).
+pub async fn create(
+    state: web::Data<AppState>,
+    chrome: Chrome,
+    form: Form,
+) -> Result<HttpResponse, ApiError> {
+    let chrome = chrome.at("apps");
+    let values = AppValues::from_form(&form);
+    let mut errors = FieldErrors::default();
+    let new = values.to_new_app(&mut errors);
+    if errors.is_empty() {
+        match apps::create(&state, chrome.origin.clone(), chrome.principal()?, new).await {
+            Ok(app) => {
+                let text = format!(
+                    "Application {} created. Add its environment variables below.",
+                    app.spec.name
+                );
+                return Ok(chrome.redirect(&format!("/apps/{}", app.id), Flash::success(text)));
+            }
+            Err(e) => errors = FieldErrors::from_api(e, &RENAMES)?,
+        }
+    }
+    let page = form_page(&state, &chrome, None, values, errors).await?;
+    chrome.invalid(&page)
+}
+
+/// `GET /apps/{id}/edit`.
+pub async fn edit_form(
+    state: web::Data<AppState>,
+    chrome: Chrome,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let chrome = chrome.at("apps");
+    let app = apps::get(&state, id.into_inner()).await?;
+    let values = AppValues::from_app(&app);
+    let page = form_page(
+        &state,
+        &chrome,
+        Some(app.id),
+        values,
+        FieldErrors::default(),
+    )
+    .await?;
+    chrome.ok(&page)
+}
+
+/// `POST /apps/{id}`: saves the fields that changed.
+pub async fn update(
+    state: web::Data<AppState>,
+    chrome: Chrome,
+    id: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, ApiError> {
+    let chrome = chrome.at("apps");
+    let id = id.into_inner();
+    let current = apps::get(&state, id.clone()).await?;
+    let values = AppValues::from_form(&form);
+    let mut errors = FieldErrors::default();
+    let new = values.to_new_app(&mut errors);
+    let back = format!("/apps/{id}");
+    if errors.is_empty() {
+        let patch = app_form::changes(new, &current);
+        if app_form::is_empty(&patch) {
+            return Ok(chrome.redirect(&back, Flash::info("Nothing changed.")));
+        }
+        match apps::update(
+            &state,
+            chrome.origin.clone(),
+            chrome.principal()?,
+            id.clone(),
+            patch,
+        )
+        .await
+        {
+            Ok(app) => {
+                let text = format!("Application {} saved.", app.spec.name);
+                return Ok(chrome.redirect(&back, Flash::success(text)));
+            }
+            Err(e) => errors = FieldErrors::from_api(e, &RENAMES)?,
+        }
+    }
+    let page = form_page(&state, &chrome, Some(id), values, errors).await?;
+    chrome.invalid(&page)
+}
+
+/// `GET /apps/{id}`.
+pub async fn show(
+    state: web::Data<AppState>,
+    chrome: Chrome,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let chrome = chrome.at("apps");
+    let page = show_page(&state, &chrome, id.into_inner(), EnvEditor::default()).await?;
+    chrome.ok(&page)
+}
+
+/// The application's page, its environment editor in state `editor`.
+pub(super) async fn show_page<'a>(
+    state: &AppState,
+    chrome: &'a Chrome,
+    id: String,
+    editor: EnvEditor,
+) -> Result<ShowPage<'a>, ApiError> {
+    let app = apps::get(state, id.clone()).await?;
+    let env = env::show(state, id).await?;
+    let registry = match &app.spec.registry_id {
+        Some(registry_id) => Some(
+            registries::get(state, registry_id.clone())
+                .await
+                .map_or_else(
+                    |_| registry_id.clone(),
+                    |r| format!("{} ({})", r.name, r.host),
+                ),
+        ),
+        None => None,
+    };
+    let spec = &app.spec;
+    let health = health_text(&HealthCheckSpec::from(&spec.health_check));
+    let limits = match (spec.limits.memory_bytes, spec.limits.milli_cpus) {
+        (None, None) => "none".to_owned(),
+        (memory, cpus) => [
+            memory.map(|b| format!("memory {}", views::bytes(b))),
+            cpus.map(|m| format!("{} CPU", views::cpus(m))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", "),
+    };
+    Ok(ShowPage {
+        chrome,
+        registry,
+        health,
+        restart_policy: spec.restart_policy.to_string(),
+        limits,
+        labels: spec.labels.clone().into_iter().collect(),
+        updated: views::when(app.updated_at),
+        app: AppItem::new(app, &server_names(state).await?),
+        env,
+        editor,
+    })
+}
+
+fn health_text(spec: &HealthCheckSpec) -> String {
+    let probe = match (&spec.http, &spec.command) {
+        (Some(http), _) => format!("HTTP GET {}", http.path),
+        (None, Some(command)) => format!("command {}", command.join(" ")),
+        (None, None) => "none".to_owned(),
+    };
+    format!(
+        "{probe}, every {}s, timeout {}s, {} retries",
+        spec.interval_secs, spec.timeout_secs, spec.retries
+    )
+}
+
+/// `POST /apps/{id}/delete` (admins).
+pub async fn delete(
+    state: web::Data<AppState>,
+    chrome: Chrome,
+    id: web::Path<String>,
+    _form: Form,
+) -> Result<HttpResponse, ApiError> {
+    apps::delete(
+        &state,
+        chrome.origin.clone(),
+        chrome.principal()?,
+        id.into_inner(),
+    )
+    .await?;
+    Ok(chrome.redirect("/apps", Flash::success("Application deleted.")))
+}
