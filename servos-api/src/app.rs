@@ -52,6 +52,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The keyring and system keys.
     pub vault: Arc<Vault>,
+    /// Wake-ups between the deploy API, its workers and event readers.
+    pub deploy_signals: Arc<crate::deploy::Signals>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             hasher: PasswordHasher::new(permits),
             config: Arc::new(config),
             vault: Arc::new(vault),
+            deploy_signals: Arc::default(),
             pool,
         })
     }

@@ -54,6 +54,27 @@ pub struct Settings {
     /// Log format: `text` or `json`.
     #[arg(long, env = "SERVOS_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// Deployments one API process runs at a time.
+    #[arg(long, env = "SERVOS_DEPLOY_WORKERS", default_value_t = 4)]
+    pub deploy_workers: usize,
+    /// Servers one API process deploys to at a time, over all its deployments.
+    #[arg(long, env = "SERVOS_DEPLOY_SERVER_PARALLELISM", default_value_t = 10)]
+    pub deploy_server_parallelism: usize,
+    /// Seconds a worker's claim on a deployment lasts unless renewed; the
+    /// deployment of a process that stopped is taken over after that.
+    #[arg(long, env = "SERVOS_DEPLOY_LEASE_SECS", default_value_t = 30)]
+    pub deploy_lease_secs: u64,
+    /// Seconds the old container may take to finish its requests once the
+    /// proxy sends new ones to its successor.
+    #[arg(long, env = "SERVOS_DEPLOY_DRAIN_SECS", default_value_t = 30)]
+    pub deploy_drain_secs: u64,
+    /// Certificates of application domains on the servers' proxies: `acme`
+    /// (public names get certificates from an ACME CA; names under
+    /// `.internal`, `.test`, `.localhost`, `.local`, `.lan`, `.example` and
+    /// `.invalid` get the proxy's internal CA) or `internal` (always the
+    /// internal CA, for private networks).
+    #[arg(long, env = "SERVOS_PROXY_TLS", default_value = "acme")]
+    pub proxy_tls: crate::proxy::TlsMode,
 }
 
 /// Log output format.
@@ -111,6 +132,8 @@ pub struct Config {
     pub db_pool_size: u32,
     /// SSH time limits.
     pub ssh_timeouts: crate::ssh::Timeouts,
+    /// The deploy engine.
+    pub deploy: crate::deploy::DeploySettings,
 }
 
 impl Config {
@@ -140,6 +163,14 @@ impl Config {
                 connect: Duration::from_secs(s.ssh_connect_timeout.max(1)),
                 command: Duration::from_secs(s.ssh_command_timeout.max(1)),
             },
+            deploy: crate::deploy::DeploySettings {
+                workers: s.deploy_workers.max(1),
+                server_parallelism: s.deploy_server_parallelism.max(1),
+                lease: Duration::from_secs(s.deploy_lease_secs.max(3)),
+                drain: Duration::from_secs(s.deploy_drain_secs),
+                proxy_tls: s.proxy_tls,
+                ..crate::deploy::DeploySettings::default()
+            },
         })
     }
 
@@ -157,6 +188,7 @@ impl Config {
             session_max_age: chrono::Duration::hours(168),
             db_pool_size: 8,
             ssh_timeouts: crate::ssh::Timeouts::default(),
+            deploy: crate::deploy::DeploySettings::default(),
         }
     }
 

@@ -100,6 +100,9 @@ pub fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
 async fn run_server(state: AppState, url: &str) -> anyhow::Result<()> {
     let config = state.config.clone();
     actix_web::rt::spawn(sweep_sessions(state.clone()));
+    // Runs until the server stops; a job in progress then is taken over later.
+    let _deploys =
+        crate::deploy::Engine::start(state.clone()).context("cannot start the deploy workers")?;
     let server = actix_web::HttpServer::new(move || app(state.clone())).shutdown_timeout(10);
     let server = match &config.tls {
         Some(tls) => server.bind_rustls_0_23(config.listen, tls_config(tls)?),

@@ -115,7 +115,30 @@ pub const LAB_BASE: [Requirement; 5] = [
     OPENSSH_CLIENT,
 ];
 /// What a lab with Docker hosts needs on top.
-pub const LAB_DOCKER: [Requirement; 2] = [DOCKER_IO, BUSYBOX_STATIC];
+pub const LAB_DOCKER: [Requirement; 5] = [
+    DOCKER_IO,
+    BUSYBOX_STATIC,
+    CADDY,
+    DOCKER_REGISTRY,
+    APACHE2_UTILS,
+];
+
+/// A private registry the deploy tests pull from with a login.
+pub const DOCKER_REGISTRY: Requirement = Requirement {
+    package: "docker-registry",
+    probe: Probe::Program("docker-registry"),
+};
+/// `htpasswd`, which makes that registry's user.
+pub const APACHE2_UTILS: Requirement = Requirement {
+    package: "apache2-utils",
+    probe: Probe::Program("htpasswd"),
+};
+/// Caddy, the reverse proxy ServOS runs on each run server (the lab's hosts
+/// share this machine's programs, so the deploy tests find it here).
+pub const CADDY: Requirement = Requirement {
+    package: "caddy",
+    probe: Probe::Program("caddy"),
+};
 
 /// Headless Chromium, which the web UI's browser tests drive.
 pub const CHROMIUM: Requirement = Requirement {

@@ -6,8 +6,8 @@ use utoipa::Modify;
 use utoipa::OpenApi;
 
 use crate::http::handlers::{
-    apps, audit, env_sets, git_credentials, health, me, openapi, registries, servers, session,
-    setup, ssh_keys, tokens, users,
+    apps, audit, deployments, env_sets, git_credentials, health, me, openapi, registries, servers,
+    session, setup, ssh_keys, tokens, users,
 };
 
 /// The API description.
@@ -27,6 +27,7 @@ use crate::http::handlers::{
         git_credentials::list, git_credentials::create, git_credentials::show, git_credentials::delete, git_credentials::reveal,
         env_sets::list, env_sets::create, env_sets::show, env_sets::update, env_sets::delete, env_sets::versions, env_sets::reveal,
         apps::list, apps::create, apps::show, apps::update, apps::delete, apps::show_env, apps::change_env,
+        deployments::deploy, deployments::list, deployments::show, deployments::cancel, deployments::rollback, deployments::events,
         audit::list, audit::export_csv,
     ),
     modifiers(&SecuritySchemes),

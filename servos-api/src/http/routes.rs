@@ -10,8 +10,8 @@ use actix_web::{web, Route};
 use crate::ui;
 
 use super::handlers::{
-    apps, audit, env_sets, git_credentials, health, me, openapi, registries, servers, session,
-    setup, ssh_keys, tokens, users,
+    apps, audit, deployments, env_sets, git_credentials, health, me, openapi, registries, servers,
+    session, setup, ssh_keys, tokens, users,
 };
 
 /// Who may call a route.
@@ -138,6 +138,12 @@ routes! {
     DELETE "/api/v1/apps/{id}"          => Admin,   apps::delete;
     GET    "/api/v1/apps/{id}/env"      => Viewer,  apps::show_env;
     PATCH  "/api/v1/apps/{id}/env"      => Deployer, apps::change_env;
+    POST   "/api/v1/apps/{id}/deploy"   => Deployer, deployments::deploy;
+    GET    "/api/v1/deployments"        => Viewer,  deployments::list;
+    GET    "/api/v1/deployments/{id}"   => Viewer,  deployments::show;
+    POST   "/api/v1/deployments/{id}/cancel" => Deployer, deployments::cancel;
+    POST   "/api/v1/deployments/{id}/rollback" => Deployer, deployments::rollback;
+    GET    "/api/v1/deployments/{id}/events" => Viewer, deployments::events;
     GET    "/api/v1/audit"              => Admin,   audit::list;
     GET    "/api/v1/audit.csv"          => Admin,   audit::export_csv;
     DELETE "/api/v1/audit"              => Blocked, audit::refuse_change;

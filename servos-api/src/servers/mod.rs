@@ -5,6 +5,7 @@
 //! admin can confirm the new key or clear the pin.
 
 pub mod checks;
+pub mod jobs;
 
 use std::collections::BTreeMap;
 
@@ -252,13 +253,14 @@ async fn connect_and_check(
     purpose: Purpose,
 ) -> Result<ServerCheckRow, ApiError> {
     let target = target(state, &id, &purpose).await?;
-    let (check, failure) = match ssh::connect(&target, state.config.ssh_timeouts).await {
+    let (check, failure, proxy) = match ssh::connect(&target, state.config.ssh_timeouts).await {
         Ok(session) => {
             let check = checks::run(&session).await;
+            let proxy = jobs::prepare_proxy(state, &id, &session, &check).await;
             session.close().await;
-            (check, None)
+            (check, None, proxy)
         }
-        Err(e) => (checks::failed(&e), Some(e)),
+        Err(e) => (checks::failed(&e), Some(e), None),
     };
     let record = ServerCheckRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -268,7 +270,7 @@ async fn connect_and_check(
         fingerprint: check.fingerprint.clone(),
         docker_version: check.docker_version,
         disk_free_bytes: check.disk_free_bytes,
-        error: failure.as_ref().map(ToString::to_string),
+        error: failure.as_ref().map(ToString::to_string).or(proxy),
     };
     let stored = record.clone();
     let mismatch = match &failure {

@@ -252,3 +252,57 @@ diesel::allow_tables_to_appear_in_same_query!(users, sessions, api_tokens);
 diesel::joinable!(apps -> env_sets (env_set_id));
 diesel::joinable!(app_servers -> apps (app_id));
 diesel::joinable!(app_servers -> servers (server_id));
+
+diesel::table! {
+    /// Deployment jobs.
+    deployments (id) {
+        id -> Text,
+        app_id -> Text,
+        image -> Text,
+        image_digest -> Nullable<Text>,
+        env_version -> BigInt,
+        state -> Text,
+        reason -> Nullable<Text>,
+        rollback_of -> Nullable<Text>,
+        requested_by -> Text,
+        cancel_requested -> Bool,
+        worker -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        attempt -> Integer,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// One server of a deployment.
+    deployment_targets (id) {
+        id -> Text,
+        deployment_id -> Text,
+        server_id -> Text,
+        state -> Text,
+        container -> Nullable<Text>,
+        host_port -> Nullable<Integer>,
+        image_digest -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The append-only step log of deployments.
+    deployment_logs (deployment_id, seq) {
+        deployment_id -> Text,
+        seq -> BigInt,
+        server_id -> Nullable<Text>,
+        at -> Timestamp,
+        text -> Text,
+    }
+}
+
+diesel::joinable!(deployment_targets -> deployments (deployment_id));
+diesel::joinable!(deployment_logs -> deployments (deployment_id));
+diesel::allow_tables_to_appear_in_same_query!(deployments, deployment_targets, deployment_logs);

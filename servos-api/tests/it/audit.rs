@@ -334,11 +334,75 @@ async fn every_mutating_route_leaves_one_entry(backend: Backend) {
         Some("session.login_failed")
     );
 
+    // A deployment is queued and cancelled (no worker runs here).
+    let call = |method: &'static str, uri: String, body: Value| {
+        let req = if body.is_null() {
+            request(method, &uri, ip(7))
+        } else {
+            json_req(method, &uri, ip(7), body)
+        };
+        send(&svc, req.insert_header(admin.clone()))
+    };
+    let (_, _, key) = call(
+        "POST",
+        "/api/v1/ssh-keys".into(),
+        json!({"name": "fleet", "kind": "server"}),
+    )
+    .await;
+    let (_, _, server) = call(
+        "POST",
+        "/api/v1/servers".into(),
+        json!({"name": "web-1", "address": "192.0.2.10",
+        "user": "deploy", "ssh_key_id": key["id"], "roles": ["run"]}),
+    )
+    .await;
+    let (_, _, web) = call(
+        "POST",
+        "/api/v1/apps".into(),
+        json!({"name": "web", "image": "nginx:1.27", "container_port": 80,
+        "health_check": {"http": {"path": "/"}}, "server_ids": [server["id"]]}),
+    )
+    .await;
+    let web_id = web["id"].as_str().expect("app id").to_owned();
+    let mut deployment_id = String::new();
+    for (route, action) in [
+        ("/api/v1/apps/{id}/deploy", "deployment.requested"),
+        (
+            "/api/v1/deployments/{id}/cancel",
+            "deployment.cancel_requested",
+        ),
+    ] {
+        let before = all_entries(&app).len();
+        let id = if route.starts_with("/api/v1/apps") {
+            &web_id
+        } else {
+            &deployment_id
+        };
+        let (status, _, body) = call("POST", route.replace("{id}", id), Value::Null).await;
+        assert!(
+            (200..300).contains(&status),
+            "POST {route}: {status} {body}"
+        );
+        if let Some(id) = body["id"].as_str() {
+            deployment_id = id.to_owned();
+        }
+        let entries = all_entries(&app);
+        assert_eq!(
+            entries.len(),
+            before + 1,
+            "POST {route} leaves exactly one entry"
+        );
+        assert_eq!(entries.last().map(|e| e.action.as_str()), Some(action));
+        covered.insert(Box::leak(format!("POST {route}").into_boxed_str()));
+    }
+
     let mutating: BTreeSet<String> = routes::table()
         .into_iter()
         .filter(|r| r.tier != Tier::Blocked && r.method != actix_web::http::Method::GET)
         // Server routes need an SSH server; servers.rs checks their entries.
         .filter(|r| !r.path.starts_with("/api/v1/servers"))
+        // A rollback needs a succeeded deployment; deploy_lab/jobs.rs checks its entry.
+        .filter(|r| r.path != "/api/v1/deployments/{id}/rollback")
         // Web forms call the same services; web/ checks them.
         .filter(|r| r.surface == Surface::Api)
         .map(|r| format!("{} {}", r.method, r.path))

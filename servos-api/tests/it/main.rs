@@ -9,6 +9,8 @@ mod binary_security;
 mod browser;
 mod client;
 mod credentials;
+mod deploy_lab;
+mod deployments;
 mod harness;
 mod limits;
 mod process;

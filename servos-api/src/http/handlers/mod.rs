@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod deployments;
 pub mod env_sets;
 pub mod git_credentials;
 pub mod health;

@@ -1,0 +1,183 @@
+//! What one deployment job needs, loaded once when it starts: the
+//! application, its servers, the env file rendered from the recorded
+//! environment version, its file secrets, and the registry login. The
+//! secret values live only here, in zeroizing memory, until the job ends.
+
+use std::collections::HashMap;
+
+use servos_common::env_file;
+use servos_common::secret::SecretText;
+
+use crate::app::AppState;
+use crate::apps::{self, App};
+use crate::credentials;
+use crate::http::error::ApiError;
+use crate::proxy::Route;
+use crate::store::deployment_targets::{self, TargetRow};
+use crate::store::deployments::DeploymentRow;
+use crate::store::registries;
+use crate::store::servers::{self, ServerRow};
+
+/// Where file secrets appear inside the container.
+pub const CONTAINER_SECRETS_DIR: &str = "/run/secrets";
+
+/// A registry login: the password only ever goes to `docker login`'s stdin.
+#[derive(Debug)]
+pub struct RegistryLogin {
+    /// Registry host.
+    pub host: String,
+    /// User name.
+    pub username: String,
+    /// Password or token.
+    pub password: SecretText,
+}
+
+/// Everything a job needs.
+#[derive(Debug)]
+pub struct Plan {
+    /// The deployment as claimed.
+    pub deployment: DeploymentRow,
+    /// The application.
+    pub app: App,
+    /// Its proxy route.
+    pub route: Route,
+    /// The env file: variables, and `<NAME>_FILE` for each file secret.
+    pub env_file: SecretText,
+    /// File secrets: name and value.
+    pub file_secrets: Vec<(String, SecretText)>,
+    /// Registry login, when the application has a credential.
+    pub registry: Option<RegistryLogin>,
+    /// Servers by id.
+    pub servers: HashMap<String, ServerRow>,
+    /// Targets, by server id.
+    pub targets: Vec<TargetRow>,
+    /// For a rollback: the image each server ran then, by server id.
+    pub pinned_images: HashMap<String, String>,
+}
+
+impl Plan {
+    /// The image to run on `server_id`.
+    pub fn image_for(&self, server_id: &str) -> &str {
+        self.pinned_images
+            .get(server_id)
+            .map_or(self.deployment.image.as_str(), String::as_str)
+    }
+
+    /// A server's name for log lines.
+    pub fn server_name<'a>(&'a self, server_id: &'a str) -> &'a str {
+        self.servers
+            .get(server_id)
+            .map_or(server_id, |s| s.name.as_str())
+    }
+}
+
+/// Renders the env file: plain variables with their values, file secrets
+/// as `<NAME>_FILE=/run/secrets/<NAME>`; and collects the file secrets.
+fn render(
+    vars: Vec<apps::env::OpenVar>,
+) -> Result<(SecretText, Vec<(String, SecretText)>), ApiError> {
+    let mut entries: Vec<(String, SecretText)> = Vec::with_capacity(vars.len());
+    let mut files = Vec::new();
+    for var in vars {
+        if var.file_secret {
+            let path = SecretText::new(format!("{CONTAINER_SECRETS_DIR}/{}", var.name));
+            entries.push((format!("{}_FILE", var.name), path));
+            files.push((var.name, var.value));
+        } else {
+            entries.push((var.name, var.value));
+        }
+    }
+    let refs: Vec<(&str, &SecretText)> = entries.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    let text = env_file::render(&refs).map_err(|e| {
+        ApiError::conflict(format!(
+            "the environment cannot be written as an env file: {e}"
+        ))
+    })?;
+    Ok((text, files))
+}
+
+/// Loads the plan of `deployment`.
+pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, ApiError> {
+    let vault = state.vault.clone();
+    let tls = state.config.deploy.proxy_tls;
+    state
+        .db(move |conn| {
+            let app = apps::load(conn, &deployment.app_id).map_err(|e| match e {
+                ApiError::NotFound => ApiError::conflict("the application was deleted"),
+                other => other,
+            })?;
+            let vars = apps::env::open(conn, vault.keyring(), &app.id, deployment.env_version)?;
+            let (env_file, file_secrets) = render(vars)?;
+            let registry = match &app.spec.registry_id {
+                Some(id) => {
+                    let row = registries::find_live(conn, id)?.ok_or_else(|| {
+                        ApiError::conflict("the application's registry credential was deleted")
+                    })?;
+                    let plain = credentials::open(
+                        conn,
+                        vault.keyring(),
+                        "registries",
+                        "password",
+                        &row.id,
+                        &row.password,
+                        &row.password_key_id,
+                    )?;
+                    Some(RegistryLogin {
+                        host: row.host,
+                        username: row.username,
+                        password: credentials::text(plain)?,
+                    })
+                }
+                None => None,
+            };
+            let targets = deployment_targets::of_deployment(conn, &deployment.id)?;
+            let mut servers_by_id = HashMap::new();
+            let mut pinned_images = HashMap::new();
+            for target in &targets {
+                if let Some(server) = servers::find_live(conn, &target.server_id)? {
+                    servers_by_id.insert(server.id.clone(), server);
+                }
+                if let Some(source) = &deployment.rollback_of {
+                    if let Some(image) =
+                        deployment_targets::succeeded_image(conn, source, &target.server_id)?
+                    {
+                        pinned_images.insert(target.server_id.clone(), image);
+                    }
+                }
+            }
+            let route = Route::new(&app.id, &app.spec.name, app.spec.domain.as_deref(), tls);
+            Ok(Plan {
+                deployment,
+                app,
+                route,
+                env_file,
+                file_secrets,
+                registry,
+                servers: servers_by_id,
+                targets,
+                pinned_images,
+            })
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_secrets_become_paths() {
+        let var = |name: &str, value: &str, file_secret| apps::env::OpenVar {
+            name: name.into(),
+            value: SecretText::new(value.into()),
+            file_secret,
+        };
+        let (text, files) =
+            render(vec![var("A", "1", false), var("KEY", "s3cret", true)]).expect("render");
+        assert_eq!(text.expose(), "A=1\nKEY_FILE=/run/secrets/KEY\n");
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].1.expose(), "s3cret");
+        let clash = render(vec![var("KEY_FILE", "x", false), var("KEY", "y", true)]);
+        assert!(clash.is_err());
+    }
+}

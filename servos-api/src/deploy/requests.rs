@@ -1,0 +1,269 @@
+//! What the API asks of deployments: queue one (of the application as it
+//! is now, or a rollback to a succeeded one), cancel one, list and show
+//! them. Each request is one write transaction with its audit entry; the
+//! workers do the rest.
+
+use chrono::NaiveDateTime;
+
+use crate::accounts::principal::Principal;
+use crate::app::AppState;
+use crate::apps::{self, App};
+use crate::audit::{Actor, AuditEvent, Origin};
+use crate::http::error::ApiError;
+use crate::store::deployment_logs::{self, LogRow};
+use crate::store::deployment_targets::{self as targets, TargetRow};
+use crate::store::deployments::{self, DeploymentFilter, DeploymentRow};
+use crate::store::{self, DbConn};
+
+/// Audit target type of deployments.
+const TARGET: &str = "deployment";
+
+/// A deployment and its servers.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The job.
+    pub row: DeploymentRow,
+    /// One entry per server.
+    pub targets: Vec<TargetRow>,
+}
+
+/// Who asked, as stored with the deployment.
+fn requested_by(actor: &Actor) -> String {
+    match actor {
+        Actor::User { email, .. } => email.clone(),
+        Actor::ApiToken { label, .. } => format!("token {label}"),
+        Actor::System => "system".into(),
+        Actor::Anonymous => "anonymous".into(),
+    }
+}
+
+/// Stores a queued deployment of `app` with one pending target per
+/// server, and its first log line.
+fn enqueue(
+    conn: &mut DbConn,
+    app: &App,
+    image: String,
+    env_version: i64,
+    rollback_of: Option<String>,
+    actor: &Actor,
+) -> Result<Deployment, ApiError> {
+    if app.spec.server_ids.is_empty() {
+        return Err(ApiError::conflict(
+            "the application has no target servers to deploy to",
+        ));
+    }
+    let now = store::now();
+    let row = DeploymentRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        app_id: app.id.clone(),
+        image,
+        image_digest: None,
+        env_version,
+        state: deployments::QUEUED.into(),
+        reason: None,
+        rollback_of,
+        requested_by: requested_by(actor),
+        cancel_requested: false,
+        worker: None,
+        lease_until: None,
+        attempt: 0,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+    };
+    deployments::insert(conn, &row)?;
+    let mut rows = Vec::with_capacity(app.spec.server_ids.len());
+    for server_id in &app.spec.server_ids {
+        let target = TargetRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            deployment_id: row.id.clone(),
+            server_id: server_id.clone(),
+            state: targets::PENDING.into(),
+            container: None,
+            host_port: None,
+            image_digest: None,
+            reason: None,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        };
+        targets::insert(conn, &target)?;
+        rows.push(target);
+    }
+    let text = match &row.rollback_of {
+        Some(source) => format!(
+            "rollback to deployment {source} requested by {}: image {}, environment version {}",
+            row.requested_by, row.image, row.env_version
+        ),
+        None => format!(
+            "requested by {}: image {}, environment version {}",
+            row.requested_by, row.image, row.env_version
+        ),
+    };
+    deployment_logs::append(
+        conn,
+        &LogRow {
+            deployment_id: row.id.clone(),
+            seq: 1,
+            server_id: None,
+            at: now,
+            text,
+        },
+    )?;
+    Ok(Deployment { row, targets: rows })
+}
+
+/// Queues a deployment of the application's current image and environment.
+pub async fn deploy(
+    state: &AppState,
+    origin: Origin,
+    caller: Principal,
+    app_id: String,
+) -> Result<Deployment, ApiError> {
+    let queued = state
+        .audited(origin, move |conn| {
+            let app = apps::load(conn, &app_id)?;
+            let actor = caller.actor();
+            let deployment = enqueue(
+                conn,
+                &app,
+                app.spec.image.as_str().to_owned(),
+                app.env_version,
+                None,
+                &actor,
+            )?;
+            let event = AuditEvent::on(actor, "deployment.requested", TARGET, &deployment.row.id)
+                .with_fields(vec!["app_id", "image", "env_version"]);
+            Ok((deployment, event))
+        })
+        .await?;
+    state.deploy_signals.job_queued();
+    Ok(queued)
+}
+
+/// Queues a deployment of what succeeded deployment `id` ran: its image
+/// digest (each server gets the image it ran then) and environment version.
+pub async fn rollback(
+    state: &AppState,
+    origin: Origin,
+    caller: Principal,
+    id: String,
+) -> Result<Deployment, ApiError> {
+    let queued = state
+        .audited(origin, move |conn| {
+            let source = deployments::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            if source.state != deployments::SUCCEEDED {
+                return Err(ApiError::conflict(
+                    "only a succeeded deployment can be rolled back to",
+                ));
+            }
+            let image = source
+                .image_digest
+                .clone()
+                .filter(|digest| digest.contains('@'))
+                .unwrap_or_else(|| source.image.clone());
+            let actor = caller.actor();
+            let app = apps::load(conn, &source.app_id)?;
+            let deployment = enqueue(
+                conn,
+                &app,
+                image,
+                source.env_version,
+                Some(source.id.clone()),
+                &actor,
+            )?;
+            let event = AuditEvent::on(
+                actor,
+                "deployment.rollback_requested",
+                TARGET,
+                &deployment.row.id,
+            )
+            .with_fields(vec!["app_id", "image", "env_version", "rollback_of"]);
+            Ok((deployment, event))
+        })
+        .await?;
+    state.deploy_signals.job_queued();
+    Ok(queued)
+}
+
+/// Cancels a queued deployment at once, or asks the worker of a running one
+/// to stop at its next step; 409 when it has ended.
+pub async fn cancel(
+    state: &AppState,
+    origin: Origin,
+    caller: Principal,
+    id: String,
+) -> Result<Deployment, ApiError> {
+    let cancelled = state
+        .audited(origin, move |conn| {
+            deployments::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let actor = caller.actor();
+            let reason = format!("cancelled by {}", requested_by(&actor));
+            let now = store::now();
+            let dequeued = deployments::cancel_queued(conn, &id, &reason, now)?;
+            if dequeued + deployments::request_cancel(conn, &id)? == 0 {
+                return Err(ApiError::conflict("this deployment has already ended"));
+            }
+            if dequeued == 1 {
+                // No worker writes to a job that never started.
+                let seq = deployment_logs::last_seq(conn, &id)? + 1;
+                deployment_logs::append(
+                    conn,
+                    &LogRow {
+                        deployment_id: id.clone(),
+                        seq,
+                        server_id: None,
+                        at: now,
+                        text: format!("{reason} before it started"),
+                    },
+                )?;
+            }
+            let event = AuditEvent::on(actor, "deployment.cancel_requested", TARGET, &id)
+                .with_fields(vec!["cancel_requested"]);
+            Ok((load(conn, &id)?, event))
+        })
+        .await?;
+    state.deploy_signals.log_written();
+    Ok(cancelled)
+}
+
+fn load(conn: &mut DbConn, id: &str) -> Result<Deployment, ApiError> {
+    let row = deployments::find(conn, id)?.ok_or(ApiError::NotFound)?;
+    let targets = targets::of_deployment(conn, id)?;
+    Ok(Deployment { row, targets })
+}
+
+/// One deployment with its servers.
+pub async fn get(state: &AppState, id: String) -> Result<Deployment, ApiError> {
+    state.db(move |conn| load(conn, &id)).await
+}
+
+/// A page of deployments, newest first, and the cursor of the next page.
+pub async fn list(
+    state: &AppState,
+    app_id: Option<String>,
+    before: Option<String>,
+    limit: i64,
+) -> Result<(Vec<DeploymentRow>, Option<String>), ApiError> {
+    state
+        .db(move |conn| {
+            let before: Option<(NaiveDateTime, String)> = match before {
+                Some(id) => {
+                    let row = deployments::find(conn, &id)?
+                        .ok_or_else(|| ApiError::invalid("before", "no deployment has this id"))?;
+                    Some((row.created_at, row.id))
+                }
+                None => None,
+            };
+            let filter = DeploymentFilter { app_id, before };
+            let mut rows = deployments::list(conn, &filter, limit + 1)?;
+            let next = if rows.len() as i64 > limit {
+                rows.truncate(usize::try_from(limit).unwrap_or(0));
+                rows.last().map(|r| r.id.clone())
+            } else {
+                None
+            };
+            Ok((rows, next))
+        })
+        .await
+}

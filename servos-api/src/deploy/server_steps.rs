@@ -1,0 +1,433 @@
+//! The steps of a deployment on one server, over one SSH session: proxy
+//! ready, registry login and pull, digest, env file and file secrets,
+//! `docker run`, env file deleted, health check, proxy switched, old
+//! container drained and removed. A failure before the switch removes
+//! what this attempt made (new container, env file, secrets) and leaves
+//! the old container serving; the env file is removed on every path.
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::proxy::caddy;
+use crate::servers;
+use crate::ssh::Session;
+use crate::store::deployment_targets::{self as targets, TargetChange, TargetRow};
+use crate::store::{self, deployments};
+
+use super::docker::{self, quote, RunSpec};
+use super::events::LogWriter;
+use super::health::health_check;
+use super::plan::Plan;
+use super::remote::{self, TargetPaths, SECRETS_DIR};
+use super::retire::{remove_container, retire_old};
+use super::run::JobFlags;
+use super::{DeploySettings, StepError};
+
+/// How one server ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetOutcome {
+    /// The new container serves.
+    Succeeded,
+    /// Failed; the old container (if any) still serves.
+    Failed(String),
+    /// Stopped by a cancel before the switch.
+    Cancelled,
+    /// Another worker owns the job now; nothing was recorded.
+    LeaseLost,
+}
+
+/// One server's share of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetJob<'a> {
+    /// Application state (database, vault, settings).
+    pub state: &'a AppState,
+    /// The job's plan.
+    pub plan: &'a Plan,
+    /// This server's target row.
+    pub target: &'a TargetRow,
+    /// The job's log.
+    pub log: &'a LogWriter,
+    /// Cancel and lease flags.
+    pub flags: &'a JobFlags,
+    /// Engine settings.
+    pub settings: &'a DeploySettings,
+}
+
+/// What this attempt has made on the server so far.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The new container, once `docker run` was sent.
+    container: Option<String>,
+    /// True once the proxy sends requests to it.
+    switched: bool,
+}
+
+impl TargetJob<'_> {
+    fn server(&self) -> Option<&str> {
+        Some(self.target.server_id.as_str())
+    }
+
+    /// Appends a line about this server to the job's log.
+    pub async fn say(&self, text: impl Into<String>) {
+        self.log.line(self.server(), text).await;
+    }
+
+    async fn update(&self, change: TargetChange) -> Result<(), StepError> {
+        let id = self.target.id.clone();
+        self.state
+            .db(move |conn| Ok(targets::update(conn, &id, &change, store::now())?))
+            .await?;
+        Ok(())
+    }
+
+    async fn step(&self, state: &str) -> Result<(), StepError> {
+        self.flags.check()?;
+        self.update(TargetChange {
+            state: Some(state.to_owned()),
+            ..TargetChange::default()
+        })
+        .await
+    }
+}
+
+/// Runs the steps on the target's server and records how it ended.
+pub async fn deploy(job: TargetJob<'_>) -> TargetOutcome {
+    let name = job.plan.server_name(&job.target.server_id).to_owned();
+    job.say(format!("connecting to {name}")).await;
+    let started = TargetChange {
+        state: Some(targets::PULLING.into()),
+        started_at: Some(store::now()),
+        ..TargetChange::default()
+    };
+    let outcome = match job.update(started).await {
+        Err(e) => outcome_of(e),
+        Ok(()) => match servers::jobs::connect(job.state, &job.target.server_id).await {
+            Err(e) => TargetOutcome::Failed(format!("cannot connect: {e}")),
+            Ok(session) => {
+                let mut progress = Progress::default();
+                let result = steps(job, &session, &mut progress).await;
+                let outcome = match result {
+                    Ok(()) => TargetOutcome::Succeeded,
+                    Err(e) => {
+                        let outcome = outcome_of(e);
+                        if !progress.switched {
+                            clean_up(job, &session, &progress).await;
+                        }
+                        outcome
+                    }
+                };
+                session.close().await;
+                outcome
+            }
+        },
+    };
+    record(job, &outcome).await;
+    outcome
+}
+
+fn outcome_of(error: StepError) -> TargetOutcome {
+    match error {
+        StepError::Cancelled => TargetOutcome::Cancelled,
+        StepError::LeaseLost => TargetOutcome::LeaseLost,
+        StepError::Api(ApiError::Internal(cause)) => {
+            // The reason says "internal error"; the cause goes to the log only.
+            tracing::error!(error = %cause, "a deployment step failed");
+            TargetOutcome::Failed(ApiError::Internal(cause).to_string())
+        }
+        other => TargetOutcome::Failed(other.to_string()),
+    }
+}
+
+async fn record(job: TargetJob<'_>, outcome: &TargetOutcome) {
+    let (state, reason, line) = match outcome {
+        TargetOutcome::Succeeded => (
+            targets::SUCCEEDED,
+            None,
+            "done: the new container serves".to_owned(),
+        ),
+        TargetOutcome::Failed(reason) => (
+            targets::FAILED,
+            Some(reason.clone()),
+            format!("failed: {reason}"),
+        ),
+        TargetOutcome::Cancelled => (
+            targets::CANCELLED,
+            Some("cancelled".to_owned()),
+            "cancelled; the previous container keeps serving".to_owned(),
+        ),
+        TargetOutcome::LeaseLost => return,
+    };
+    job.say(line).await;
+    let change = TargetChange {
+        state: Some(state.to_owned()),
+        reason,
+        finished_at: Some(store::now()),
+        ..TargetChange::default()
+    };
+    if let Err(e) = job.update(change).await {
+        tracing::warn!(target_id = %job.target.id, error = %e, "cannot record a deployment target's end");
+    }
+}
+
+async fn steps(
+    job: TargetJob<'_>,
+    session: &Session,
+    progress: &mut Progress,
+) -> Result<(), StepError> {
+    let plan = job.plan;
+    let paths = TargetPaths::of(&job.target.id)
+        .ok_or_else(|| StepError::failed("the target id cannot name files"))?;
+    job.flags.check()?;
+    caddy::ensure(session).await?;
+
+    let image = pull(job, session, &paths).await?;
+    job.update(TargetChange {
+        image_digest: Some(image.clone()),
+        ..TargetChange::default()
+    })
+    .await?;
+    let (id, digest) = (plan.deployment.id.clone(), image.clone());
+    job.state
+        .db(move |conn| Ok(deployments::set_image_digest(conn, &id, &digest)?))
+        .await?;
+
+    job.step(targets::STARTING).await?;
+    let container = container_name(plan);
+    progress.container = Some(container.clone());
+    job.update(TargetChange {
+        container: Some(container.clone()),
+        ..TargetChange::default()
+    })
+    .await?;
+    let port = start(job, session, &paths, &container, &image).await?;
+    job.update(TargetChange {
+        host_port: Some(i32::from(port)),
+        ..TargetChange::default()
+    })
+    .await?;
+
+    job.step(targets::CHECKING).await?;
+    health_check(job, session, &container, port).await?;
+
+    job.step(targets::SWITCHING).await?;
+    let old_port = caddy::live_port(session, &plan.app.id).await?;
+    if let Err(e) = caddy::point(session, &plan.route, port).await {
+        // A lost answer may still have switched: ask before giving up.
+        if caddy::live_port(session, &plan.app.id).await.ok().flatten() != Some(port) {
+            return Err(e.into());
+        }
+    }
+    progress.switched = true;
+    // From here on the new container serves: no cancel, no rollback of it.
+    let change = TargetChange {
+        state: Some(targets::DRAINING.into()),
+        ..TargetChange::default()
+    };
+    if let Err(e) = job.update(change).await {
+        tracing::warn!(error = %e, "cannot record the switch");
+    }
+    job.say(match old_port {
+        Some(old) => format!(
+            "{} now sends requests to port {port} (was {old})",
+            plan.route.host
+        ),
+        None => format!("{} now sends requests to port {port}", plan.route.host),
+    })
+    .await;
+    retire_old(
+        session,
+        plan,
+        job.log,
+        job.settings,
+        &job.target.server_id,
+        &container,
+    )
+    .await;
+    Ok(())
+}
+
+/// `servos-<app>-<deployment>-<attempt>`: unique per attempt, so a retry
+/// never collides with what an interrupted attempt left.
+fn container_name(plan: &Plan) -> String {
+    let deployment: String = plan
+        .deployment
+        .id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    format!(
+        "servos-{}-{deployment}-{}",
+        crate::proxy::slug(&plan.app.spec.name),
+        plan.deployment.attempt
+    )
+}
+
+/// Logs in (when the application has a registry credential), pulls as
+/// needed, logs out, and returns the image to run: its digest.
+async fn pull(
+    job: TargetJob<'_>,
+    session: &Session,
+    paths: &TargetPaths,
+) -> Result<String, StepError> {
+    let image = job.plan.image_for(&job.target.server_id);
+    if !docker::is_plain_image(image) {
+        return Err(StepError::failed("the image reference is not usable"));
+    }
+    let pulled = match &job.plan.registry {
+        Some(login) => {
+            job.say(format!("logging in to {} and pulling {image}", login.host))
+                .await;
+            session.ensure_private_dir(SECRETS_DIR).await?;
+            session.ensure_private_dir(&paths.docker_config).await?;
+            let config = &paths.docker_config;
+            let result = async {
+                session
+                    .run(
+                        &format!(
+                            "DOCKER_CONFIG={config} docker login --username {} --password-stdin {}",
+                            quote(&login.username),
+                            quote(&login.host)
+                        ),
+                        Some(login.password.expose().as_bytes()),
+                    )
+                    .await?
+                    .success("docker login")?;
+                session
+                    .run(
+                        &format!("DOCKER_CONFIG={config} docker pull -q {image}"),
+                        None,
+                    )
+                    .await?
+                    .success("docker pull")?;
+                Ok::<(), StepError>(())
+            }
+            .await;
+            let logout = format!(
+                "DOCKER_CONFIG={config} docker logout {} >/dev/null 2>&1",
+                quote(&login.host)
+            );
+            let _ = session.run(&logout, None).await;
+            remote::remove_dir(session, config).await?;
+            result
+        }
+        None => {
+            job.say(format!("pulling {image} unless present")).await;
+            session
+                .run(
+                    &format!(
+                        "docker image inspect {image} >/dev/null 2>&1 || docker pull -q {image}"
+                    ),
+                    None,
+                )
+                .await?
+                .success("docker pull")
+                .map(drop)
+                .map_err(StepError::from)
+        }
+    };
+    pulled?;
+    let inspected = session
+        .run(&docker::inspect_image_command(image), None)
+        .await?
+        .success("docker image inspect")?;
+    let resolved = docker::resolved_image(image, &String::from_utf8_lossy(&inspected.stdout))
+        .ok_or_else(|| StepError::failed(format!("cannot tell which image {image} is")))?;
+    job.say(format!("image {image} is {resolved}")).await;
+    Ok(resolved)
+}
+
+/// Writes the env file and file secrets, runs the container, deletes the
+/// env file (whatever `docker run` did), and returns the published port.
+async fn start(
+    job: TargetJob<'_>,
+    session: &Session,
+    paths: &TargetPaths,
+    container: &str,
+    image: &str,
+) -> Result<u16, StepError> {
+    let plan = job.plan;
+    let spec = &plan.app.spec;
+    session.ensure_private_dir(SECRETS_DIR).await?;
+    let secrets_dir = if plan.file_secrets.is_empty() {
+        None
+    } else {
+        remote::ensure_tmpfs(session).await?;
+        session.ensure_private_dir(&paths.file_secrets).await?;
+        for (name, value) in &plan.file_secrets {
+            let path = format!("{}/{name}", paths.file_secrets);
+            session
+                .write_file(&path, 0o400, value.expose().as_bytes())
+                .await?;
+        }
+        Some(paths.file_secrets.as_str())
+    };
+    session
+        .write_file(&paths.env_file, 0o600, plan.env_file.expose().as_bytes())
+        .await?;
+    let command = docker::run_command(&RunSpec {
+        name: container,
+        env_file: &paths.env_file,
+        ids: (&plan.app.id, &plan.deployment.id, &job.target.id),
+        labels: &spec.labels,
+        restart: &spec.restart_policy,
+        limits: &spec.limits,
+        container_port: spec.container_port,
+        secrets_dir,
+        image,
+    });
+    job.say(format!("starting container {container}")).await;
+    let ran = session.run(&command, None).await;
+    // Deleted as soon as docker run returns, started or not.
+    let removed = session.remove_file(&paths.env_file).await;
+    ran?.success("docker run")?;
+    removed?;
+    job.say("container started; env file deleted").await;
+    let output = session
+        .run(
+            &format!(
+                "docker port {} {}/tcp",
+                quote(container),
+                spec.container_port
+            ),
+            None,
+        )
+        .await?
+        .success("docker port")?;
+    docker::parse_port(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
+        StepError::failed(format!(
+            "the container does not publish port {} on 127.0.0.1",
+            spec.container_port
+        ))
+    })
+}
+
+/// After a failure before the switch: removes the new container, the file
+/// secrets, the env file and the registry login; the old container keeps
+/// serving. Problems are logged (the failure is already the job's reason).
+async fn clean_up(job: TargetJob<'_>, session: &Session, progress: &Progress) {
+    let Some(paths) = TargetPaths::of(&job.target.id) else {
+        return;
+    };
+    let mut problems = Vec::new();
+    if let Some(container) = &progress.container {
+        if let Err(e) = remove_container(session, container).await {
+            problems.push(format!("container {container}: {e}"));
+        }
+    }
+    if let Err(e) = remote::remove_dir(session, &paths.file_secrets).await {
+        problems.push(format!("file secrets: {e}"));
+    }
+    if let Err(e) = session.remove_file(&paths.env_file).await {
+        problems.push(format!("env file: {e}"));
+    }
+    if let Err(e) = remote::remove_dir(session, &paths.docker_config).await {
+        problems.push(format!("registry login: {e}"));
+    }
+    if problems.is_empty() {
+        job.say("cleaned up: no new container, env file or secret left")
+            .await;
+    } else {
+        job.say(format!("clean-up incomplete: {}", problems.join("; ")))
+            .await;
+    }
+}

@@ -1,0 +1,281 @@
+//! `/api/v1/apps/{id}/deploy` and `/api/v1/deployments`: queue, list,
+//! show, cancel and roll back deployments, and stream a deployment's step
+//! log as server-sent events.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::audit::Origin;
+use crate::deploy::events;
+use crate::deploy::requests::{self, Deployment};
+use crate::http::error::ApiError;
+use crate::http::extract::{Deployer, Viewer};
+use crate::store::deployment_targets::TargetRow;
+use crate::store::deployments::DeploymentRow;
+
+/// Most deployments in one page.
+const MAX_PAGE: i64 = 200;
+
+/// One server of a deployment.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TargetView {
+    /// Id; also names the files the deployment writes on the server.
+    pub id: String,
+    /// The server.
+    pub server_id: String,
+    /// `pending`, `pulling`, `starting`, `checking`, `switching`, `draining`,
+    /// `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    /// The container started on it.
+    pub container: Option<String>,
+    /// The loopback port the container publishes there.
+    pub host_port: Option<i32>,
+    /// The image it runs, as resolved on that server.
+    pub image_digest: Option<String>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// When work on it began.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<TargetRow> for TargetView {
+    fn from(row: TargetRow) -> Self {
+        Self {
+            id: row.id,
+            server_id: row.server_id,
+            state: row.state,
+            container: row.container,
+            host_port: row.host_port,
+            image_digest: row.image_digest,
+            reason: row.reason,
+            started_at: row.started_at.map(|t| t.and_utc()),
+            finished_at: row.finished_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// A deployment.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeploymentView {
+    /// Id.
+    pub id: String,
+    /// The application.
+    pub app_id: String,
+    /// The image as requested.
+    pub image: String,
+    /// What it resolved to after the pull.
+    pub image_digest: Option<String>,
+    /// The environment version deployed.
+    pub env_version: i64,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    /// Why it failed or was cancelled.
+    pub reason: Option<String>,
+    /// The deployment this one rolls back to.
+    pub rollback_of: Option<String>,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// A cancel was asked for.
+    pub cancel_requested: bool,
+    /// Times a worker started it (more than 1 after a take-over).
+    pub attempt: i32,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
+    /// When a worker started it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its servers (in a single deployment's view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<TargetView>>,
+}
+
+impl From<DeploymentRow> for DeploymentView {
+    fn from(row: DeploymentRow) -> Self {
+        Self {
+            id: row.id,
+            app_id: row.app_id,
+            image: row.image,
+            image_digest: row.image_digest,
+            env_version: row.env_version,
+            state: row.state,
+            reason: row.reason,
+            rollback_of: row.rollback_of,
+            requested_by: row.requested_by,
+            cancel_requested: row.cancel_requested,
+            attempt: row.attempt,
+            created_at: row.created_at.and_utc(),
+            started_at: row.started_at.map(|t| t.and_utc()),
+            finished_at: row.finished_at.map(|t| t.and_utc()),
+            targets: None,
+        }
+    }
+}
+
+impl From<Deployment> for DeploymentView {
+    fn from(deployment: Deployment) -> Self {
+        Self {
+            targets: Some(
+                deployment
+                    .targets
+                    .into_iter()
+                    .map(TargetView::from)
+                    .collect(),
+            ),
+            ..Self::from(deployment.row)
+        }
+    }
+}
+
+/// Filters and paging; all optional.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentQuery {
+    /// Only this application's deployments.
+    pub app_id: Option<String>,
+    /// Deployments older than this one (from `next_before`).
+    pub before: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// One page of deployments, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeploymentPage {
+    /// Deployments.
+    pub deployments: Vec<DeploymentView>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
+/// Where an event stream resumes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Send only lines after this number (a reconnecting `EventSource`
+    /// sends `Last-Event-ID` instead).
+    pub after: Option<i64>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(raw)
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::invalid("query", e.to_string()))
+}
+
+/// Queues a deployment of the application's current image and environment.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/deploy", tag = "deployments",
+    params(("id" = String, Path, description = "Application id")),
+    responses((status = 202, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody),
+    (status = 409, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+pub async fn deploy(
+    state: web::Data<AppState>,
+    origin: Origin,
+    caller: Deployer,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let deployment = requests::deploy(&state, origin, caller.0, id.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(DeploymentView::from(deployment)))
+}
+
+/// Lists deployments, newest first.
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments", params(DeploymentQuery),
+    responses((status = 200, body = DeploymentPage), (status = 400, body = crate::http::error::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _caller: Viewer,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query: DeploymentQuery = parse(req.query_string())?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let (rows, next_before) = requests::list(&state, query.app_id, query.before, limit).await?;
+    Ok(HttpResponse::Ok().json(DeploymentPage {
+        deployments: rows.into_iter().map(DeploymentView::from).collect(),
+        next_before,
+    }))
+}
+
+/// One deployment with its servers.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 200, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn show(
+    state: web::Data<AppState>,
+    _caller: Viewer,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let deployment = requests::get(&state, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(DeploymentView::from(deployment)))
+}
+
+/// Cancels a queued deployment, or stops a running one at its next step
+/// (servers already switched keep the new version).
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/cancel", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 200, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody),
+    (status = 409, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    origin: Origin,
+    caller: Deployer,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let deployment = requests::cancel(&state, origin, caller.0, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(DeploymentView::from(deployment)))
+}
+
+/// Queues a new deployment of what this succeeded deployment ran: the same
+/// image (by digest) and environment version.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/rollback", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id to return to")),
+    responses((status = 202, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody),
+    (status = 409, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+pub async fn rollback(
+    state: web::Data<AppState>,
+    origin: Origin,
+    caller: Deployer,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let deployment = requests::rollback(&state, origin, caller.0, id.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(DeploymentView::from(deployment)))
+}
+
+/// The step log as server-sent events: `log` events (`id` = line number,
+/// data `{seq, at, server_id, text}`) as lines are written, then one `end`
+/// event (`{state, reason}`) once the deployment has ended; then it closes.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/events", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id"), EventsQuery),
+    responses((status = 200, content_type = "text/event-stream", body = String),
+    (status = 404, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+pub async fn events(
+    state: web::Data<AppState>,
+    _caller: Viewer,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query: EventsQuery = parse(req.query_string())?;
+    let resume = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let after = resume.or(query.after).unwrap_or(0).max(0);
+    let stream = events::stream(&state, id.into_inner(), after).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(stream))
+}

@@ -1,0 +1,71 @@
+//! What deployments need of servers: connections to commissioned servers
+//! (the same target and host key pin as every other connection, so a
+//! changed host key is refused before authentication, marks the server
+//! `host_key_changed` and is audited, as a check would), and a reverse
+//! proxy on each run server, installed and started when it is commissioned
+//! or checked.
+
+use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent, Origin};
+use crate::http::error::ApiError;
+use crate::proxy::caddy;
+use crate::ssh::{self, Session, SshError};
+use crate::store::{self, servers};
+
+use super::{ssh_failure, target, Purpose};
+
+/// Opens an authenticated session to server `id`, which must be
+/// commissioned (pinned). The error says why, naming both fingerprints
+/// when the host key changed.
+pub async fn connect(state: &AppState, id: &str) -> Result<Session, ApiError> {
+    let target = target(state, id, &Purpose::Check).await?;
+    match ssh::connect(&target, state.config.ssh_timeouts).await {
+        Ok(session) => Ok(session),
+        Err(e) => {
+            if let SshError::HostKeyMismatch { presented, .. } = &e {
+                let (id, presented) = (id.to_owned(), presented.clone());
+                state
+                    .audited(Origin::default(), move |conn| {
+                        servers::mark_host_key_changed(conn, &id, &presented, store::now())?;
+                        let event = AuditEvent::on(
+                            Actor::System,
+                            "server.host_key_mismatch",
+                            "server",
+                            &id,
+                        )
+                        .with_fields(vec!["pending_fingerprint", "status"]);
+                        Ok(((), event))
+                    })
+                    .await?;
+            }
+            Err(ssh_failure(&e))
+        }
+    }
+}
+
+/// On a run server whose Docker works: makes sure the reverse proxy is
+/// installed, runs and answers over the SSH tunnel; the problem otherwise.
+pub(super) async fn prepare_proxy(
+    state: &AppState,
+    id: &str,
+    session: &Session,
+    check: &super::checks::Check,
+) -> Option<String> {
+    if check.status != "ready" {
+        return None;
+    }
+    let id = id.to_owned();
+    let runs_apps = state
+        .db(move |conn| Ok(servers::find_live(conn, &id)?))
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|server| server.roles.split(',').any(|role| role == "run"));
+    if !runs_apps {
+        return None;
+    }
+    caddy::ensure(session)
+        .await
+        .err()
+        .map(|e| format!("reverse proxy: {e}"))
+}

@@ -1,0 +1,141 @@
+//! Queries on `deployment_targets`: one row per server of a deployment,
+//! with the step it reached and what it left on the server.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::deployment_targets;
+use super::DbConn;
+
+/// Not started on this server yet.
+pub const PENDING: &str = "pending";
+/// Logging in to the registry and pulling.
+pub const PULLING: &str = "pulling";
+/// Writing the environment and starting the container.
+pub const STARTING: &str = "starting";
+/// Health-checking the new container.
+pub const CHECKING: &str = "checking";
+/// Pointing the proxy at the new container.
+pub const SWITCHING: &str = "switching";
+/// The proxy serves the new container; the old one is drained and removed.
+pub const DRAINING: &str = "draining";
+/// The new container serves.
+pub const SUCCEEDED: &str = "succeeded";
+/// Failed; the old container (if any) still serves.
+pub const FAILED: &str = "failed";
+/// Stopped by a cancel before the switch; the old container still serves.
+pub const CANCELLED: &str = "cancelled";
+
+/// A stored target.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deployment_targets)]
+pub struct TargetRow {
+    /// UUID; also names the files the deployment writes on the server.
+    pub id: String,
+    /// The deployment.
+    pub deployment_id: String,
+    /// The server.
+    pub server_id: String,
+    /// Step reached (see the constants of this module).
+    pub state: String,
+    /// The new container's name.
+    pub container: Option<String>,
+    /// The loopback port on the server that the new container publishes.
+    pub host_port: Option<i32>,
+    /// The image the container runs, as resolved on this server.
+    pub image_digest: Option<String>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// When work on this server began.
+    pub started_at: Option<NaiveDateTime>,
+    /// When it ended.
+    pub finished_at: Option<NaiveDateTime>,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+impl TargetRow {
+    /// True once it ended on this server.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state.as_str(), SUCCEEDED | FAILED | CANCELLED)
+    }
+}
+
+/// What one step changes on a target; fields left `None` keep their value.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = deployment_targets)]
+pub struct TargetChange {
+    /// New step.
+    pub state: Option<String>,
+    /// Container name.
+    pub container: Option<String>,
+    /// Published port.
+    pub host_port: Option<i32>,
+    /// Resolved image.
+    pub image_digest: Option<String>,
+    /// Failure reason.
+    pub reason: Option<String>,
+    /// Start time.
+    pub started_at: Option<NaiveDateTime>,
+    /// End time.
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+/// Stores a target.
+pub fn insert(conn: &mut DbConn, row: &TargetRow) -> QueryResult<()> {
+    diesel::insert_into(deployment_targets::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The targets of a deployment, by server id.
+pub fn of_deployment(conn: &mut DbConn, deployment_id: &str) -> QueryResult<Vec<TargetRow>> {
+    deployment_targets::table
+        .filter(deployment_targets::deployment_id.eq(deployment_id))
+        .order(deployment_targets::server_id.asc())
+        .select(TargetRow::as_select())
+        .load(conn)
+}
+
+/// Applies `change` to target `id`.
+pub fn update(
+    conn: &mut DbConn,
+    id: &str,
+    change: &TargetChange,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(deployment_targets::table.filter(deployment_targets::id.eq(id)))
+        .set((change, deployment_targets::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Puts an unfinished target back to `pending`, forgetting the container a
+/// stopped attempt started (recovery removed it).
+pub fn reset(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(deployment_targets::table.filter(deployment_targets::id.eq(id)))
+        .set((
+            deployment_targets::state.eq(PENDING),
+            deployment_targets::container.eq(None::<String>),
+            deployment_targets::host_port.eq(None::<i32>),
+            deployment_targets::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// The image that the succeeded target of deployment `deployment_id` on
+/// `server_id` ran, if any.
+pub fn succeeded_image(
+    conn: &mut DbConn,
+    deployment_id: &str,
+    server_id: &str,
+) -> QueryResult<Option<String>> {
+    deployment_targets::table
+        .filter(deployment_targets::deployment_id.eq(deployment_id))
+        .filter(deployment_targets::server_id.eq(server_id))
+        .filter(deployment_targets::state.eq(SUCCEEDED))
+        .select(deployment_targets::image_digest)
+        .first::<Option<String>>(conn)
+        .optional()
+        .map(Option::flatten)
+}

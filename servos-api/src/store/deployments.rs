@@ -1,0 +1,330 @@
+//! Queries on `deployments`: the job queue. Claiming a job is the one
+//! query here that differs by backend: PostgreSQL locks the candidate rows
+//! with `FOR UPDATE SKIP LOCKED`, so that replicas never claim the same
+//! job; SQLite runs the same steps inside the caller's `BEGIN IMMEDIATE`
+//! transaction, which already admits one writer at a time.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::deployments;
+use super::DbConn;
+
+/// Waiting for a worker.
+pub const QUEUED: &str = "queued";
+/// Claimed by a worker that holds its lease.
+pub const RUNNING: &str = "running";
+/// Every server runs the new version.
+pub const SUCCEEDED: &str = "succeeded";
+/// Ended with an error (its reason says which).
+pub const FAILED: &str = "failed";
+/// Cancelled before it ended.
+pub const CANCELLED: &str = "cancelled";
+
+/// How many queued jobs one claim looks at.
+const CLAIM_WINDOW: i64 = 16;
+
+/// A stored deployment.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deployments)]
+pub struct DeploymentRow {
+    /// UUID.
+    pub id: String,
+    /// The application.
+    pub app_id: String,
+    /// The image as requested.
+    pub image: String,
+    /// What the image resolved to after the pull.
+    pub image_digest: Option<String>,
+    /// The environment version deployed.
+    pub env_version: i64,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    /// Why it failed or was cancelled.
+    pub reason: Option<String>,
+    /// The deployment this one rolls back to.
+    pub rollback_of: Option<String>,
+    /// Who asked for it (`user:<id>`, `api_token:<id>`, `system`).
+    pub requested_by: String,
+    /// A cancel was asked for while it ran.
+    pub cancel_requested: bool,
+    /// The worker holding it.
+    pub worker: Option<String>,
+    /// Until when the worker's claim holds.
+    pub lease_until: Option<NaiveDateTime>,
+    /// How many times a worker started it.
+    pub attempt: i32,
+    /// When it was asked for.
+    pub created_at: NaiveDateTime,
+    /// When a worker first started it.
+    pub started_at: Option<NaiveDateTime>,
+    /// When it ended.
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+impl DeploymentRow {
+    /// True once it ended (succeeded, failed or cancelled).
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state.as_str(), SUCCEEDED | FAILED | CANCELLED)
+    }
+}
+
+/// Stores a deployment.
+pub fn insert(conn: &mut DbConn, row: &DeploymentRow) -> QueryResult<()> {
+    diesel::insert_into(deployments::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// A deployment by id.
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<DeploymentRow>> {
+    deployments::table
+        .filter(deployments::id.eq(id))
+        .select(DeploymentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Which deployments a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentFilter {
+    /// Only this application's.
+    pub app_id: Option<String>,
+    /// Only older than this deployment (paging cursor: its time and id).
+    pub before: Option<(NaiveDateTime, String)>,
+}
+
+/// Deployments matching `filter`, newest first, at most `limit`.
+pub fn list(
+    conn: &mut DbConn,
+    filter: &DeploymentFilter,
+    limit: i64,
+) -> QueryResult<Vec<DeploymentRow>> {
+    let mut query = deployments::table
+        .select(DeploymentRow::as_select())
+        .order((deployments::created_at.desc(), deployments::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(app_id) = &filter.app_id {
+        query = query.filter(deployments::app_id.eq(app_id.clone()));
+    }
+    if let Some((at, id)) = &filter.before {
+        query = query.filter(
+            deployments::created_at.lt(*at).or(deployments::created_at
+                .eq(*at)
+                .and(deployments::id.lt(id.clone()))),
+        );
+    }
+    query.load(conn)
+}
+
+/// Locks (PostgreSQL) and returns up to `limit` ids from `candidates`,
+/// skipping rows another transaction holds.
+macro_rules! locked_ids {
+    ($conn:expr, $candidates:expr) => {
+        match $conn {
+            DbConn::Pg(pg) => $candidates.for_update().skip_locked().load::<String>(pg),
+            DbConn::Sqlite(sqlite) => $candidates.load::<String>(sqlite),
+        }
+    };
+}
+
+/// Inside a write transaction: claims the oldest queued deployment whose
+/// application has none running and no older one queued, for `worker`
+/// until `lease_until`. `None` when there is nothing to claim.
+pub fn claim_next(
+    conn: &mut DbConn,
+    worker: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+) -> QueryResult<Option<DeploymentRow>> {
+    let candidates = deployments::table
+        .filter(deployments::state.eq(QUEUED))
+        .order((deployments::created_at.asc(), deployments::id.asc()))
+        .select(deployments::id)
+        .limit(CLAIM_WINDOW);
+    let ids = locked_ids!(conn, candidates)?;
+    for id in ids {
+        let Some(job) = find(conn, &id)? else {
+            continue;
+        };
+        if job.state != QUEUED || blocked(conn, &job)? {
+            continue;
+        }
+        let claimed = diesel::update(
+            deployments::table
+                .filter(deployments::id.eq(&id))
+                .filter(deployments::state.eq(QUEUED)),
+        )
+        .set((
+            deployments::state.eq(RUNNING),
+            deployments::worker.eq(Some(worker)),
+            deployments::lease_until.eq(Some(lease_until)),
+            deployments::attempt.eq(deployments::attempt + 1),
+            deployments::started_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+        if claimed == 1 {
+            return find(conn, &id);
+        }
+    }
+    Ok(None)
+}
+
+/// True when `job` must wait: its application has a deployment running, or
+/// an older one queued (which runs first).
+fn blocked(conn: &mut DbConn, job: &DeploymentRow) -> QueryResult<bool> {
+    let running = diesel::select(diesel::dsl::exists(
+        deployments::table
+            .filter(deployments::app_id.eq(&job.app_id))
+            .filter(deployments::state.eq(RUNNING)),
+    ))
+    .get_result::<bool>(conn)?;
+    if running {
+        return Ok(true);
+    }
+    diesel::select(diesel::dsl::exists(
+        deployments::table
+            .filter(deployments::app_id.eq(&job.app_id))
+            .filter(deployments::state.eq(QUEUED))
+            .filter(
+                deployments::created_at
+                    .lt(job.created_at)
+                    .or(deployments::created_at
+                        .eq(job.created_at)
+                        .and(deployments::id.lt(&job.id))),
+            ),
+    ))
+    .get_result(conn)
+}
+
+/// Inside a write transaction: takes over a running deployment whose lease
+/// ran out before `now` (its worker stopped), for `worker` until
+/// `lease_until`, counting a new attempt.
+pub fn take_over_expired(
+    conn: &mut DbConn,
+    worker: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+) -> QueryResult<Option<DeploymentRow>> {
+    let candidates = deployments::table
+        .filter(deployments::state.eq(RUNNING))
+        .filter(deployments::lease_until.lt(now))
+        .order(deployments::lease_until.asc())
+        .select(deployments::id)
+        .limit(1);
+    let ids = locked_ids!(conn, candidates)?;
+    for id in ids {
+        let taken = diesel::update(
+            deployments::table
+                .filter(deployments::id.eq(&id))
+                .filter(deployments::state.eq(RUNNING))
+                .filter(deployments::lease_until.lt(now)),
+        )
+        .set((
+            deployments::worker.eq(Some(worker)),
+            deployments::lease_until.eq(Some(lease_until)),
+            deployments::attempt.eq(deployments::attempt + 1),
+        ))
+        .execute(conn)?;
+        if taken == 1 {
+            return find(conn, &id);
+        }
+    }
+    Ok(None)
+}
+
+/// Extends `worker`'s lease on a running deployment; `None` when the worker
+/// no longer holds it, else whether a cancel was asked for.
+pub fn renew_lease(
+    conn: &mut DbConn,
+    id: &str,
+    worker: &str,
+    lease_until: NaiveDateTime,
+) -> QueryResult<Option<bool>> {
+    let renewed = diesel::update(
+        deployments::table
+            .filter(deployments::id.eq(id))
+            .filter(deployments::state.eq(RUNNING))
+            .filter(deployments::worker.eq(worker)),
+    )
+    .set(deployments::lease_until.eq(Some(lease_until)))
+    .execute(conn)?;
+    if renewed == 0 {
+        return Ok(None);
+    }
+    deployments::table
+        .filter(deployments::id.eq(id))
+        .select(deployments::cancel_requested)
+        .first(conn)
+        .map(Some)
+}
+
+/// Ends a running deployment that `worker` holds; 0 when it does not.
+pub fn finish(
+    conn: &mut DbConn,
+    id: &str,
+    worker: &str,
+    state: &str,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        deployments::table
+            .filter(deployments::id.eq(id))
+            .filter(deployments::state.eq(RUNNING))
+            .filter(deployments::worker.eq(worker)),
+    )
+    .set((
+        deployments::state.eq(state),
+        deployments::reason.eq(reason),
+        deployments::finished_at.eq(Some(now)),
+        deployments::worker.eq(None::<String>),
+        deployments::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)
+}
+
+/// Cancels a queued deployment at once; 0 when it is no longer queued.
+pub fn cancel_queued(
+    conn: &mut DbConn,
+    id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        deployments::table
+            .filter(deployments::id.eq(id))
+            .filter(deployments::state.eq(QUEUED)),
+    )
+    .set((
+        deployments::state.eq(CANCELLED),
+        deployments::cancel_requested.eq(true),
+        deployments::reason.eq(Some(reason)),
+        deployments::finished_at.eq(Some(now)),
+    ))
+    .execute(conn)
+}
+
+/// Asks the worker running a deployment to stop; 0 when it is not running.
+pub fn request_cancel(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::update(
+        deployments::table
+            .filter(deployments::id.eq(id))
+            .filter(deployments::state.eq(RUNNING)),
+    )
+    .set(deployments::cancel_requested.eq(true))
+    .execute(conn)
+}
+
+/// Records the digest the image resolved to, unless one is recorded.
+pub fn set_image_digest(conn: &mut DbConn, id: &str, digest: &str) -> QueryResult<usize> {
+    diesel::update(
+        deployments::table
+            .filter(deployments::id.eq(id))
+            .filter(deployments::image_digest.is_null()),
+    )
+    .set(deployments::image_digest.eq(Some(digest)))
+    .execute(conn)
+}

@@ -1,0 +1,416 @@
+//! Deployments as jobs: a rollback brings back the image (as each host ran
+//! it) and the environment values of the deployment it returns to; a
+//! cancel stops a running one and keeps the old version serving; a job
+//! whose API process is killed is taken over after a restart and ends
+//! with nothing half-done; two API processes on one PostgreSQL run each
+//! of 20 queued jobs exactly once.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use servos_api::store::audit_log;
+use servos_lab::Host;
+
+use super::{
+    container_env, containers, create_app, deploy, deploys, deploys_with, leftover_secret_files,
+    only_container, target_ids, through_proxy, web_app, DEPLOY_WITHIN,
+};
+use crate::apps::call;
+use crate::both_backends;
+use crate::deployments::{finished, read_all};
+use crate::harness::{random_master_key, Backend};
+use crate::process::{Env, Server};
+
+async fn a_rollback_brings_back_the_image_and_the_values(backend: Backend) {
+    let (fx, svc) = deploys(backend, 2).await;
+    let deployer = fx.who.deployer_token.clone();
+    let app_id = create_app(
+        &svc,
+        &deployer,
+        web_app("blog", "servos-test/web:1", &fx.servers),
+    )
+    .await;
+    let env_uri = format!("/api/v1/apps/{app_id}/env");
+    let (status, _) = call(
+        &svc,
+        "PATCH",
+        &env_uri,
+        &deployer,
+        json!({"set": {"GREETING": {"value": "hello one"}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let first = deploy(&svc, &deployer, &app_id).await;
+    assert_eq!(first["state"], "succeeded", "{first}");
+
+    let (status, _) = call(
+        &svc,
+        "PATCH",
+        &env_uri,
+        &deployer,
+        json!({"set": {"GREETING": {"value": "hello two"}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &svc,
+        "PATCH",
+        &format!("/api/v1/apps/{app_id}"),
+        &deployer,
+        json!({"image": "servos-test/web:2"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let second = deploy(&svc, &deployer, &app_id).await;
+    assert_eq!(second["state"], "succeeded", "{second}");
+    for host in fx.hosts() {
+        assert_eq!(
+            through_proxy(host, "blog.servos.internal").await,
+            Ok((200, "v2".to_owned()))
+        );
+    }
+
+    let first_id = first["id"].as_str().expect("id");
+    let (status, queued) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/deployments/{first_id}/rollback"),
+        &deployer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["rollback_of"], first_id);
+    assert_eq!(queued["env_version"], first["env_version"]);
+    let back = finished(
+        &svc,
+        &deployer,
+        queued["id"].as_str().expect("id"),
+        DEPLOY_WITHIN,
+    )
+    .await;
+    assert_eq!(back["state"], "succeeded", "{back}");
+    for host in fx.hosts() {
+        assert_eq!(
+            through_proxy(host, "blog.servos.internal").await,
+            Ok((200, "v1".to_owned())),
+            "{}",
+            host.name
+        );
+        let container = only_container(host, &app_id);
+        assert_eq!(
+            container_env(host, &container)
+                .get("GREETING")
+                .map(String::as_str),
+            Some("hello one")
+        );
+    }
+    // Each host ran the image it had run then (image ids differ per host here).
+    let image_of = |deployment: &Value, server: &str| {
+        deployment["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .find(|t| t["server_id"] == server)
+            .map(|t| t["image_digest"].clone())
+    };
+    for server in &fx.servers {
+        assert_eq!(image_of(&back, server), image_of(&first, server));
+    }
+    let rollbacks: Vec<_> = {
+        let mut conn = fx.app.state.pool.get().expect("conn");
+        audit_log::chain_batch(&mut conn, 0, 100_000)
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.action == "deployment.rollback_requested")
+            .map(|e| (e.actor_type, e.target_id, e.fields))
+            .collect()
+    };
+    assert_eq!(
+        rollbacks,
+        [(
+            "api_token".to_owned(),
+            queued["id"].as_str().map(str::to_owned),
+            "app_id,image,env_version,rollback_of".to_owned()
+        )]
+    );
+}
+
+/// Waits until a target of deployment `id` reaches `state`.
+async fn wait_for_target<S, B>(svc: &S, token: &str, id: &str, state: &str)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let deadline = Instant::now() + DEPLOY_WITHIN;
+    loop {
+        let (_, shown) = call(
+            svc,
+            "GET",
+            &format!("/api/v1/deployments/{id}"),
+            token,
+            Value::Null,
+        )
+        .await;
+        if shown["targets"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["state"] == state))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no target reached {state}: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_cancel_stops_a_running_deployment_and_keeps_the_old_version(backend: Backend) {
+    let (fx, svc) = deploys(backend, 1).await;
+    let deployer = fx.who.deployer_token.clone();
+    let host = &fx.hosts()[0];
+    let app_id = create_app(
+        &svc,
+        &deployer,
+        web_app("docs", "servos-test/web:1", &fx.servers),
+    )
+    .await;
+    let first = deploy(&svc, &deployer, &app_id).await;
+    assert_eq!(first["state"], "succeeded", "{first}");
+    let old = only_container(host, &app_id);
+
+    let (status, _) = call(
+        &svc,
+        "PATCH",
+        &format!("/api/v1/apps/{app_id}"),
+        &deployer,
+        json!({"image": "servos-test/slow:1"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, queued) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/apps/{app_id}/deploy"),
+        &deployer,
+        Value::Null,
+    )
+    .await;
+    let id = queued["id"].as_str().expect("id").to_owned();
+    wait_for_target(&svc, &deployer, &id, "checking").await;
+    let (status, asked) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/deployments/{id}/cancel"),
+        &deployer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{asked}");
+    assert_eq!(asked["cancel_requested"], true);
+    let ended = finished(&svc, &deployer, &id, DEPLOY_WITHIN).await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    assert_eq!(ended["targets"][0]["state"], "cancelled");
+    assert_eq!(only_container(host, &app_id), old);
+    assert_eq!(
+        through_proxy(host, "docs.servos.internal").await,
+        Ok((200, "v1".to_owned()))
+    );
+    assert_eq!(
+        leftover_secret_files(&target_ids(&ended)),
+        Vec::<String>::new()
+    );
+}
+
+/// The binary against the fixture's database, with short leases.
+fn binary_env(fx: &super::Deploys, master_key: &str, workers: usize) -> Env {
+    let mut env = Env::for_db(&fx.app.db, master_key)
+        .with_var("SERVOS_DEPLOY_LEASE_SECS", "3")
+        .with_var("SERVOS_DEPLOY_WORKERS", &workers.to_string())
+        .with_var("SERVOS_RATE_LIMIT", "100000/1");
+    env.log_filter = "trace".into();
+    env
+}
+
+/// Exactly one container of the application on `host`, running.
+fn assert_one_running(host: &Host, app_id: &str) {
+    let name = only_container(host, app_id);
+    let running = host.docker(&["inspect", "--format", "{{.State.Running}}", &name]);
+    assert_eq!(
+        String::from_utf8_lossy(&running.stdout).trim(),
+        "true",
+        "{name} runs"
+    );
+}
+
+async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
+    let master_key = random_master_key();
+    let (fx, svc) = deploys_with(backend, 2, &master_key, false).await;
+    let deployer = fx.who.deployer_token.clone();
+    let scratch = tempfile::tempdir().expect("dir");
+    let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    let app_id = create_app(
+        &svc,
+        &deployer,
+        web_app("queue", "servos-test/slow:1", &fx.servers),
+    )
+    .await;
+    let (status, _) = call(
+        &svc,
+        "PATCH",
+        &format!("/api/v1/apps/{app_id}/env"),
+        &deployer,
+        json!({"set": {"TOKEN": {"value": canary}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let first = Server::start(
+        &binary_env(&fx, &master_key, 2),
+        &scratch.path().join("first.log"),
+    )
+    .await;
+    let (_, queued) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/apps/{app_id}/deploy"),
+        &deployer,
+        Value::Null,
+    )
+    .await;
+    let id = queued["id"].as_str().expect("id").to_owned();
+    wait_for_target(&svc, &deployer, &id, "checking").await;
+    let first_log = first.output();
+    drop(first); // SIGKILL, mid-deploy
+
+    let second = Server::start(
+        &binary_env(&fx, &master_key, 2),
+        &scratch.path().join("second.log"),
+    )
+    .await;
+    let ended = finished(&svc, &deployer, &id, DEPLOY_WITHIN).await;
+    let second_log = second.stop();
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["attempt"], 2, "taken over once");
+    for host in fx.hosts() {
+        assert_one_running(host, &app_id);
+        assert_eq!(
+            through_proxy(host, "queue.servos.internal").await,
+            Ok((200, "slow".to_owned()))
+        );
+    }
+    assert_eq!(
+        leftover_secret_files(&target_ids(&ended)),
+        Vec::<String>::new()
+    );
+    let (_, events) = read_all(&svc, &format!("/api/v1/deployments/{id}/events"), &deployer).await;
+    assert!(
+        events.contains("the previous attempt was interrupted"),
+        "{events}"
+    );
+    for (name, log) in [("first", &first_log), ("second", &second_log)] {
+        assert!(
+            log.contains("TRACE"),
+            "the {name} server logged at trace level"
+        );
+        assert!(
+            !log.contains(&canary),
+            "the {name} server's log holds the canary"
+        );
+    }
+}
+
+async fn two_api_processes_run_each_queued_job_once() {
+    let master_key = random_master_key();
+    let (fx, svc) = deploys_with(Backend::Postgres, 1, &master_key, false).await;
+    let deployer = fx.who.deployer_token.clone();
+    let scratch = tempfile::tempdir().expect("dir");
+    let mut apps = Vec::new();
+    // More applications than one process has workers, so both get jobs.
+    for i in 0..10 {
+        apps.push(
+            create_app(
+                &svc,
+                &deployer,
+                web_app(&format!("svc-{i}"), "servos-test/web:1", &fx.servers),
+            )
+            .await,
+        );
+    }
+    let mut ids = Vec::new();
+    for round in 0..2 {
+        for app_id in &apps {
+            let (status, queued) = call(
+                &svc,
+                "POST",
+                &format!("/api/v1/apps/{app_id}/deploy"),
+                &deployer,
+                Value::Null,
+            )
+            .await;
+            assert_eq!(status, 202, "round {round}: {queued}");
+            ids.push(queued["id"].as_str().expect("id").to_owned());
+        }
+    }
+    let env = binary_env(&fx, &master_key, 4);
+    let (log_a, log_b) = (scratch.path().join("a.log"), scratch.path().join("b.log"));
+    let (a, b) = tokio::join!(Server::start(&env, &log_a), Server::start(&env, &log_b));
+    let started = Instant::now();
+    let mut ended = Vec::new();
+    for id in &ids {
+        ended.push(finished(&svc, &deployer, id, Duration::from_secs(300)).await);
+    }
+    let elapsed = started.elapsed();
+    let (log_a, log_b) = (a.stop(), b.stop());
+    let mut runs_by = [0_usize, 0];
+    for (id, job) in ids.iter().zip(&ended) {
+        assert_eq!(job["state"], "succeeded", "{job}");
+        assert_eq!(job["attempt"], 1, "{job}");
+        let (_, events) =
+            read_all(&svc, &format!("/api/v1/deployments/{id}/events"), &deployer).await;
+        let starts = events
+            .lines()
+            .filter(|l| l.contains("started by worker"))
+            .count();
+        assert_eq!(starts, 1, "{id} started once: {events}");
+    }
+    for (runs, log) in runs_by.iter_mut().zip([&log_a, &log_b]) {
+        *runs = log.matches("attempt 1 started by worker").count();
+    }
+    assert_eq!(
+        runs_by[0] + runs_by[1],
+        20,
+        "every job ran once: {runs_by:?}"
+    );
+    std::fs::write("/tmp/two-a.log", &log_a).ok();
+    std::fs::write("/tmp/two-b.log", &log_b).ok();
+    assert!(
+        runs_by.iter().all(|n| *n > 0),
+        "both processes ran jobs: {runs_by:?}"
+    );
+    for app_id in &apps {
+        let host = &fx.hosts()[0];
+        assert_eq!(containers(host, app_id).len(), 1);
+    }
+    eprintln!(
+        "20 deployments on one host by two processes: {elapsed:?}; runs per process {runs_by:?}"
+    );
+}
+
+mod two_processes {
+    #[actix_web::test]
+    async fn postgres() {
+        super::two_api_processes_run_each_queued_job_once().await
+    }
+}
+
+both_backends!(
+    a_rollback_brings_back_the_image_and_the_values,
+    a_cancel_stops_a_running_deployment_and_keeps_the_old_version,
+    a_job_whose_api_was_killed_ends_after_a_restart
+);

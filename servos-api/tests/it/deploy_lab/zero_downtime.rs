@@ -1,0 +1,145 @@
+//! A redeploy under traffic: a client polling the application through the
+//! host's proxy the whole time sees no failed request, first the old
+//! version and then the new one; afterwards only the new container is left.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use servos_lab::Host;
+
+use super::{containers, create_app, deploy, deploys, proxy_client, web_app};
+use crate::apps::call;
+use crate::both_backends;
+use crate::harness::Backend;
+
+/// What a polling client saw.
+#[derive(Debug, Default)]
+pub(crate) struct Polled {
+    /// Answers in order (body of a 200, else `status <code>`), consecutive
+    /// repeats folded.
+    pub answers: Vec<String>,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that failed or did not answer 200.
+    pub failures: Vec<String>,
+}
+
+/// Polls `https://<host_name>/` through `host`'s proxy on a thread of its
+/// own until `stop` is set, reusing connections or not.
+pub(crate) fn poll(
+    host: &Host,
+    host_name: &str,
+    reuse: bool,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Polled> {
+    let client = proxy_client(host, host_name, reuse);
+    let url = format!("https://{host_name}/");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let mut polled = Polled::default();
+            while !stop.load(Ordering::SeqCst) {
+                polled.requests += 1;
+                let answer = match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => r
+                        .text()
+                        .await
+                        .map(|t| t.trim().to_owned())
+                        .map_err(|e| format!("{e:?}")),
+                    Ok(r) => Err(format!("status {}", r.status())),
+                    Err(e) => Err(format!("{e:?}")),
+                };
+                match answer {
+                    Ok(body) => {
+                        if polled.answers.last() != Some(&body) {
+                            polled.answers.push(body);
+                        }
+                    }
+                    Err(e) => polled.failures.push(e),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            polled
+        })
+    })
+}
+
+async fn a_redeploy_under_traffic_loses_no_request(backend: Backend) {
+    let (fx, svc) = deploys(backend, 1).await;
+    let deployer = fx.who.deployer_token.clone();
+    let host = &fx.hosts()[0];
+    let app_id = create_app(
+        &svc,
+        &deployer,
+        web_app("shop", "servos-test/web:1", &fx.servers),
+    )
+    .await;
+    let first = deploy(&svc, &deployer, &app_id).await;
+    assert_eq!(first["state"], "succeeded", "{first}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let pollers =
+        [false, true].map(|reuse| poll(host, "shop.servos.internal", reuse, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = call(
+        &svc,
+        "PATCH",
+        &format!("/api/v1/apps/{app_id}"),
+        &deployer,
+        json!({"image": "servos-test/web:2"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let second = deploy(&svc, &deployer, &app_id).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(second["state"], "succeeded", "{second}");
+    for (poller, reuse) in pollers.into_iter().zip([false, true]) {
+        let polled = poller.join().expect("poller");
+        let what = if reuse {
+            "kept-alive connections"
+        } else {
+            "new connections"
+        };
+        assert!(
+            polled.failures.is_empty(),
+            "{what}: {} of {} requests failed: {:?}",
+            polled.failures.len(),
+            polled.requests,
+            polled.failures
+        );
+        assert_eq!(
+            polled.answers,
+            ["v1", "v2"],
+            "{what}, after {} requests",
+            polled.requests
+        );
+        assert!(
+            polled.requests > 50,
+            "{what}: only {} requests",
+            polled.requests
+        );
+    }
+    assert_eq!(
+        containers(host, &app_id).len(),
+        1,
+        "the old container is gone"
+    );
+    let (_, events) = crate::deployments::read_all(
+        &svc,
+        &format!(
+            "/api/v1/deployments/{}/events",
+            second["id"].as_str().unwrap_or_default()
+        ),
+        &deployer,
+    )
+    .await;
+    assert!(events.contains("removed old container"), "{events}");
+}
+
+both_backends!(a_redeploy_under_traffic_loses_no_request);
