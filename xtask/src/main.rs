@@ -41,6 +41,8 @@ tasks:
                    the data key over 100,000 secrets on SQLite and on PostgreSQL
   bench ssh        time to run `true` on 1, 10 and 50 lab hosts through ServOS, an
                    OpenSSH loop (without and with ControlMaster) and Ansible
+  bench deploy     zero-downtime redeploy of one app to 1, 10 and 30 lab Docker hosts
+                   through ServOS, an Ansible playbook and an OpenSSH script
 ";
 
 fn main() -> ExitCode {

@@ -44,6 +44,14 @@ impl Request {
         }
     }
 
+    /// A request with `method` (`PATCH`, `PUT`, ...) and a JSON document.
+    pub fn json(method: &'static str, url: String, body: &serde_json::Value) -> Self {
+        Self {
+            method,
+            ..Self::post_json(url, body)
+        }
+    }
+
     /// Adds a `Name: value` header.
     pub fn header(mut self, line: String) -> Self {
         self.headers.push(line);

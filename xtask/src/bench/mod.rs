@@ -1,12 +1,13 @@
 //! `cargo xtask bench api`: throughput, p99 latency and peak memory of an
 //! authenticated read (`GET /api/v1/me` with an API token), on SQLite and
 //! PostgreSQL; `cargo xtask bench vault`: see `vault.rs`; `cargo xtask bench
-//! ssh`: see `ssh.rs`.
+//! ssh`: see `ssh.rs`; `cargo xtask bench deploy`: see `deploy.rs`.
 //!
 //! The server inherits xtask's environment, so settings such as the rate
 //! limit can be raised for a run by exporting them before `cargo xtask bench api`.
 
 mod curl;
+mod deploy;
 mod server;
 mod ssh;
 mod vault;
@@ -31,7 +32,8 @@ pub fn main(args: &[String]) -> Result<()> {
         [name] if name == "api" => api(),
         [name] if name == "vault" => vault::run(),
         [name] if name == "ssh" => ssh::run(),
-        _ => bail!("usage: cargo xtask bench api|vault|ssh"),
+        [name] if name == "deploy" => deploy::run(),
+        _ => bail!("usage: cargo xtask bench api|vault|ssh|deploy"),
     }
 }
 

@@ -196,7 +196,7 @@ impl OpenSsh<'_> {
 }
 
 /// ansible-core in a virtual environment under the target folder.
-struct Ansible {
+pub(super) struct Ansible {
     bin: PathBuf,
     /// Its home (temporary files, ControlPersist sockets), also under the target folder.
     home: PathBuf,
@@ -204,7 +204,7 @@ struct Ansible {
 
 /// Installs ansible-core (`pip install ansible-core`) into a virtual
 /// environment under `dir` when it is not there yet.
-fn ansible(dir: &Path) -> Result<Ansible> {
+pub(super) fn ansible(dir: &Path) -> Result<Ansible> {
     let venv = dir.join("ansible-venv");
     let bin = venv.join("bin").join("ansible");
     if !bin.is_file() {
@@ -229,6 +229,25 @@ fn ansible(dir: &Path) -> Result<Ansible> {
 }
 
 impl Ansible {
+    /// `ansible-playbook` with this home, pipelining and Ansible's default
+    /// ControlPersist connections.
+    pub(super) fn playbook(&self) -> Command {
+        let mut command = Command::new(self.bin.with_file_name("ansible-playbook"));
+        command
+            .env("ANSIBLE_HOST_KEY_CHECKING", "True")
+            .env("ANSIBLE_PIPELINING", "True")
+            .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+            .env("ANSIBLE_HOME", &self.home)
+            .env("ANSIBLE_LOCAL_TEMP", self.home.join("tmp"))
+            .env("ANSIBLE_SSH_CONTROL_PATH_DIR", self.home.join("cp"))
+            .env(
+                "ANSIBLE_SSH_ARGS",
+                "-o ControlMaster=auto -o ControlPersist=60s",
+            )
+            .stdin(Stdio::null());
+        command
+    }
+
     /// `ansible all -m command -a true`, with as many forks as hosts; over
     /// Ansible's default ControlPersist connections, or a new connection per host.
     fn command_true(

@@ -1,0 +1,498 @@
+//! `cargo xtask bench deploy`: the wall time of a zero-downtime redeploy of
+//! one application (a new image, 20 environment variables) to 1, 10 and 30
+//! lab Docker hosts through ServOS (the release binary: its API, workers and
+//! SSH layer), side by side with an Ansible playbook and a bare OpenSSH
+//! script doing the same steps on each host: env file written over the
+//! connection, `docker run`, env file deleted, port found, health check,
+//! Caddy's route switched through its admin API, old container drained,
+//! stopped and removed.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use serde_json::{json, Value};
+use servos_lab::{Host, Lab, LabOptions, TEST_IMAGE};
+
+use super::curl::Request;
+use super::server::ApiServer;
+use super::{ssh, EMAIL, PASSWORD};
+use crate::{cmd, debian, target_dir};
+
+/// Host counts measured.
+const SIZES: [usize; 3] = [1, 10, 30];
+/// Redeploys per measurement; the median is reported.
+const ROUNDS: usize = 3;
+/// The two images the redeploys alternate between.
+const IMAGES: [&str; 2] = ["servos-bench/web:1", "servos-bench/web:2"];
+/// Serves `/www` on 8080 and exits on SIGTERM.
+const SERVE: &str = r#"CMD ["sh","-c","trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]"#;
+
+/// Runs the deploy benchmark.
+pub fn run() -> Result<()> {
+    let mut needed = vec![debian::CURL, debian::OPENSSH_CLIENT];
+    needed.extend(debian::LAB_BASE);
+    needed.extend(debian::LAB_DOCKER);
+    needed.extend(debian::BUILD);
+    debian::ensure(&needed)?;
+    let work = target_dir().join("servos-bench").join("deploy");
+    fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
+    let ansible = ssh::ansible(&target_dir().join("servos-bench").join("ssh"))?;
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "--release", "-p", "servos-api"])
+            .args(cmd::locked_flag()),
+    )?;
+    let binary = target_dir().join("release").join("servos-api");
+
+    let (private_key, public_key) = servos_lab::client_key(&work.join("keys"));
+    let key_file = work.join("id_ed25519");
+    fs::write(&key_file, &private_key).context("write the client key")?;
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600))?;
+    let largest = SIZES.iter().copied().max().unwrap_or(1);
+    eprintln!("xtask: starting {largest} lab hosts with Docker");
+    let started = Instant::now();
+    let lab = Lab::up(
+        &LabOptions {
+            hosts: largest,
+            docker: true,
+        },
+        &public_key,
+    )?;
+    make_images(lab.hosts())?;
+    eprintln!(
+        "xtask: lab up, images made in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let env_file = work.join("app.env");
+    let vars: String = (1..=20)
+        .map(|i| format!("VAR_{i:02}=value {i}\n"))
+        .collect();
+    fs::write(&env_file, &vars)?;
+    fs::set_permissions(&env_file, fs::Permissions::from_mode(0o600))?;
+
+    let scratch = work.join("servos");
+    let _ = fs::remove_dir_all(&scratch);
+    let mut server = ApiServer::start(&binary, &scratch, None)?;
+    server.wait_healthy()?;
+    let api = Api::set_up(&server, &private_key, lab.hosts())?;
+
+    let mut table = Vec::new();
+    for size in SIZES {
+        let hosts = &lab.hosts()[..size];
+        eprintln!("xtask: == {size} host(s) ==");
+        let servos = api.measure(size, &vars)?;
+        let script = OpenSshScript::write(&work, &key_file, hosts)?;
+        let openssh =
+            redeploys(|image| script.deploy(hosts, &format!("ssh-{size}"), image, &env_file))?;
+        let play = Playbook::write(&work, hosts, size)?;
+        let ansible = redeploys(|image| {
+            play.deploy(
+                &ansible,
+                &key_file,
+                &format!("ansible-{size}"),
+                image,
+                &env_file,
+            )
+        })?;
+        table.push([size.to_string(), secs(servos), secs(ansible), secs(openssh)]);
+    }
+    server.stop()?;
+    drop(lab);
+    println!("\nRedeploy of one app (new image, 20 variables), zero downtime; median of {ROUNDS} (seconds)\n");
+    println!(
+        "{:>6} {:>10} {:>10} {:>10}",
+        "hosts", "ServOS", "Ansible", "OpenSSH"
+    );
+    for row in table {
+        println!("{:>6} {:>10} {:>10} {:>10}", row[0], row[1], row[2], row[3]);
+    }
+    println!(
+        "\nServOS: API to finished job, at most 10 servers at a time (its default), a new SSH \
+         connection per server; Ansible: forks = hosts, ControlPersist; OpenSSH: all hosts at \
+         once, one ControlMaster connection per host and deploy."
+    );
+    Ok(())
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64())
+}
+
+/// A first deploy (not measured), then [`ROUNDS`] timed redeploys
+/// alternating the images; their median.
+fn redeploys(mut deploy: impl FnMut(&str) -> Result<()>) -> Result<Duration> {
+    deploy(IMAGES[0])?;
+    let mut times = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let started = Instant::now();
+        deploy(IMAGES[(round + 1) % 2])?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Ok(times[ROUNDS / 2])
+}
+
+/// Makes the two web images on every host from the lab's busybox.
+fn make_images(hosts: &[Host]) -> Result<()> {
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = hosts
+            .iter()
+            .map(|host| scope.spawn(move || make_host_images(host)))
+            .collect();
+        runs.into_iter()
+            .filter_map(|run| run.join().unwrap_or_else(|_| Err("panicked".into())).err())
+            .collect()
+    });
+    match failures.first() {
+        Some(failure) => bail!("making the bench images failed: {failure}"),
+        None => Ok(()),
+    }
+}
+
+fn make_host_images(host: &Host) -> Result<(), String> {
+    for (i, image) in IMAGES.iter().enumerate() {
+        let builder = format!("bench-build-{i}");
+        let page = format!("mkdir -p /www && echo v{} > /www/index.html", i + 1);
+        for args in [
+            vec!["run", "--name", &builder, TEST_IMAGE, "sh", "-c", &page],
+            vec!["commit", "--change", SERVE, &builder, image],
+            vec!["rm", &builder],
+        ] {
+            let output = host.docker(&args);
+            if !output.status.success() {
+                return Err(format!(
+                    "{}: docker {args:?}: {}",
+                    host.name,
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ServOS's API with an admin token and every lab host commissioned.
+struct Api {
+    origin: String,
+    token: String,
+    servers: Vec<String>,
+}
+
+impl Api {
+    fn set_up(server: &ApiServer, private_key: &str, hosts: &[Host]) -> Result<Self> {
+        let origin = server.origin();
+        let setup = json!({ "token": server.setup_token()?, "email": EMAIL, "password": PASSWORD });
+        Request::post_json(format!("{origin}/api/v1/setup"), &setup)
+            .send()?
+            .expect(201, "POST /api/v1/setup")?;
+        let login = json!({ "email": EMAIL, "password": PASSWORD });
+        let answer = Request::post_json(format!("{origin}/api/v1/login"), &login).send()?;
+        let Some(session) = answer.cookie("servos_session") else {
+            bail!("POST /api/v1/login set no servos_session cookie");
+        };
+        let token = Request::post_json(
+            format!("{origin}/api/v1/tokens"),
+            &json!({ "name": "bench", "role": "admin" }),
+        )
+        .header(format!("Cookie: {session}"))
+        .header(format!("Origin: {origin}"))
+        .send()?
+        .expect(201, "POST /api/v1/tokens")?
+        .json_string("token")?;
+        let mut api = Self {
+            origin,
+            token,
+            servers: Vec::new(),
+        };
+        let key = api.post(
+            "/api/v1/ssh-keys",
+            &json!({"name": "lab", "kind": "server", "private_key": private_key}),
+            201,
+        )?;
+        for (i, host) in hosts.iter().enumerate() {
+            let server = api.post(
+                "/api/v1/servers",
+                &json!({"name": format!("lab-{i}"), "address": host.address.to_string(),
+                    "port": host.ssh_port, "user": host.user, "ssh_key_id": key["id"], "roles": ["run"]}),
+                201,
+            )?;
+            let id = server["id"].as_str().unwrap_or_default().to_owned();
+            let check = api.post(&format!("/api/v1/servers/{id}/commission"), &json!({}), 200)?;
+            if check["status"] != "ready" || !check["error"].is_null() {
+                bail!("commissioning {}: {check}", host.name);
+            }
+            api.servers.push(id);
+        }
+        Ok(api)
+    }
+
+    fn post(&self, path: &str, body: &Value, status: u16) -> Result<Value> {
+        self.send(
+            Request::post_json(format!("{}{path}", self.origin), body),
+            status,
+            path,
+        )
+    }
+
+    fn send(&self, request: Request, status: u16, what: &str) -> Result<Value> {
+        let answer = request
+            .header(format!("Authorization: Bearer {}", self.token))
+            .send()?
+            .expect(status, what)?;
+        serde_json::from_str(&answer.body).context("the body is not JSON")
+    }
+
+    /// Creates an application on the first `size` servers with 20
+    /// variables, then times its redeploys.
+    fn measure(&self, size: usize, vars: &str) -> Result<Duration> {
+        let app = self.post(
+            "/api/v1/apps",
+            &json!({"name": format!("servos-{size}"), "image": IMAGES[0], "server_ids": &self.servers[..size],
+                "container_port": 8080, "health_check": {"http": {"path": "/"}, "interval_secs": 1, "timeout_secs": 1, "retries": 30}}),
+            201,
+        )?;
+        let id = app["id"].as_str().unwrap_or_default().to_owned();
+        let set: serde_json::Map<String, Value> = vars
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, value)| (name.to_owned(), json!({"value": value})))
+            .collect();
+        let uri = format!("{}/api/v1/apps/{id}", self.origin);
+        self.send(
+            Request::json("PATCH", format!("{uri}/env"), &json!({"set": set})),
+            200,
+            "PATCH env",
+        )?;
+        redeploys(|image| {
+            self.send(
+                Request::json("PATCH", uri.clone(), &json!({"image": image})),
+                200,
+                "PATCH app",
+            )?;
+            let queued = self.post(&format!("/api/v1/apps/{id}/deploy"), &json!({}), 202)?;
+            let deployment = queued["id"].as_str().unwrap_or_default().to_owned();
+            let deadline = Instant::now() + Duration::from_secs(600);
+            loop {
+                let shown = self.send(
+                    Request::get(format!("{}/api/v1/deployments/{deployment}", self.origin)),
+                    200,
+                    "GET deployment",
+                )?;
+                match shown["state"].as_str() {
+                    Some("succeeded") => return Ok(()),
+                    Some("failed" | "cancelled") => bail!("deployment {deployment}: {shown}"),
+                    _ if Instant::now() > deadline => bail!("deployment {deployment} did not end"),
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        })
+    }
+}
+
+/// The same steps as a shell script over OpenSSH, one process per host.
+struct OpenSshScript {
+    path: PathBuf,
+    key: PathBuf,
+    known_hosts: PathBuf,
+    dir: PathBuf,
+}
+
+/// Deploys image `$2` of app `$3` to host `$1` from env file `$4`.
+const DEPLOY_SH: &str = r#"#!/bin/bash
+set -euo pipefail
+host=$1 image=$2 app=$3 envfile=$4 key=$5 known=$6 sock=$7
+s() { ssh -F /dev/null -S "$sock" -o ControlMaster=auto -o ControlPersist=30 -o BatchMode=yes -o IdentitiesOnly=yes \
+    -i "$key" -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$known" "root@$host" "$@"; }
+id=$(cat /proc/sys/kernel/random/uuid)
+f=/var/lib/servos/secrets/$id.env
+name=$app-${id:0:8}
+s "umask 077; mkdir -p /var/lib/servos/secrets; cat > $f" < "$envfile"
+if ! s "docker run -d --name $name --env-file $f --label bench.app=$app --restart unless-stopped -p 127.0.0.1::8080 $image" >/dev/null; then
+    s "rm -f $f"; exit 1
+fi
+s "rm -f $f"
+port=$(s "docker port $name 8080/tcp" | head -1 | cut -d: -f2)
+for i in $(seq 1 30); do s "curl -sf -o /dev/null http://127.0.0.1:$port/" && break; sleep 1; done
+api=localhost:2019
+json='-H Content-Type:application/json'
+if s "curl -sf -o /dev/null $api/id/$app"; then
+    s "curl -sf $json -X PATCH -d '[{\"dial\":\"127.0.0.1:$port\"}]' $api/id/$app/handle/0/upstreams"
+else
+    s "curl -sf $json -d '{\"@id\":\"tls-$app\",\"subjects\":[\"$app.bench.internal\"],\"issuers\":[{\"module\":\"internal\"}]}' $api/config/apps/tls/automation/policies"
+    s "curl -sf $json -d '{\"@id\":\"$app\",\"match\":[{\"host\":[\"$app.bench.internal\"]}],\"handle\":[{\"handler\":\"reverse_proxy\",\"upstreams\":[{\"dial\":\"127.0.0.1:$port\"}]}]}' $api/config/apps/http/servers/servos/routes"
+fi
+for old in $(s "docker ps -a --filter label=bench.app=$app --format '{{.Names}}'" | grep -vx "$name" || true); do
+    oport=$(s "docker port $old 8080/tcp 2>/dev/null" | head -1 | cut -d: -f2 || true)
+    for i in $(seq 1 300); do
+        s "curl -s $api/reverse_proxy/upstreams" | grep -q "\"127.0.0.1:$oport\",\"num_requests\":[1-9]" || break
+        sleep 0.1
+    done
+    s "docker stop -t 10 $old >/dev/null; docker rm -f $old >/dev/null"
+done
+ssh -F /dev/null -S "$sock" -O exit "root@$host" 2>/dev/null || true
+"#;
+
+impl OpenSshScript {
+    fn write(dir: &Path, key: &Path, hosts: &[Host]) -> Result<Self> {
+        let path = dir.join("deploy.sh");
+        fs::write(&path, DEPLOY_SH)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
+        let known_hosts = dir.join(format!("known_hosts-{}", hosts.len()));
+        let lines: String = hosts
+            .iter()
+            .map(|h| format!("{}\n", h.known_hosts_line()))
+            .collect();
+        fs::write(&known_hosts, lines)?;
+        Ok(Self {
+            path,
+            key: key.to_owned(),
+            known_hosts,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Runs the script for every host at once and waits for all.
+    fn deploy(&self, hosts: &[Host], app: &str, image: &str, env_file: &Path) -> Result<()> {
+        let children: Vec<_> = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                Command::new(&self.path)
+                    .arg(host.address.to_string())
+                    .args([image, app])
+                    .arg(env_file)
+                    .arg(&self.key)
+                    .arg(&self.known_hosts)
+                    .arg(self.dir.join(format!("cm-{i}.sock")))
+                    .spawn()
+            })
+            .collect::<std::io::Result<_>>()?;
+        for child in children {
+            let output = child.wait_with_output()?;
+            if !output.status.success() {
+                bail!("deploy.sh failed: {}", output.status);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The same steps as an Ansible playbook, forks = hosts.
+struct Playbook {
+    path: PathBuf,
+    inventory: PathBuf,
+    known_hosts: PathBuf,
+    forks: usize,
+}
+
+const PLAYBOOK: &str = r#"- hosts: lab
+  gather_facts: false
+  vars:
+    name: "{{ app }}-{{ stamp }}"
+    env_path: "/var/lib/servos/secrets/{{ app }}-{{ stamp }}.env"
+  tasks:
+    - file: { path: /var/lib/servos/secrets, state: directory, mode: "0700" }
+    - copy: { content: "{{ lookup('file', env_file) }}\n", dest: "{{ env_path }}", mode: "0600" }
+      no_log: true
+    - command: docker run -d --name {{ name }} --env-file {{ env_path }} --label bench.app={{ app }} --restart unless-stopped -p 127.0.0.1::8080 {{ image }}
+    - file: { path: "{{ env_path }}", state: absent }
+    - command: docker port {{ name }} 8080/tcp
+      register: published
+    - set_fact: { port: "{{ published.stdout_lines[0].split(':')[1] }}" }
+    - uri: { url: "http://127.0.0.1:{{ port }}/" }
+      register: health
+      until: health.status == 200
+      retries: 30
+      delay: 1
+    - uri: { url: "http://localhost:2019/id/{{ app }}", status_code: [200, 404] }
+      register: route
+    - uri: { url: "http://localhost:2019/config/apps/tls/automation/policies", method: POST, body_format: json,
+             body: { "@id": "tls-{{ app }}", subjects: ["{{ app }}.bench.internal"], issuers: [{ module: internal }] } }
+      when: route.status == 404
+    - uri: { url: "http://localhost:2019/config/apps/http/servers/servos/routes", method: POST, body_format: json,
+             body: { "@id": "{{ app }}", match: [{ host: ["{{ app }}.bench.internal"] }],
+                     handle: [{ handler: reverse_proxy, upstreams: [{ dial: "127.0.0.1:{{ port }}" }] }] } }
+      when: route.status == 404
+    - uri: { url: "http://localhost:2019/id/{{ app }}/handle/0/upstreams", method: PATCH, body_format: json,
+             body: [{ dial: "127.0.0.1:{{ port }}" }] }
+      when: route.status == 200
+    - shell: docker ps -a --filter label=bench.app={{ app }} --format '{{ '{{' }}.Names{{ '}}' }}' | grep -vx {{ name }} || true
+      register: old
+    - shell: |
+        p=$(docker port {{ item }} 8080/tcp 2>/dev/null | head -1 | cut -d: -f2)
+        for i in $(seq 1 300); do
+          curl -s localhost:2019/reverse_proxy/upstreams | grep -q "\"127.0.0.1:$p\",\"num_requests\":[1-9]" || break
+          sleep 0.1
+        done
+        docker stop -t 10 {{ item }} >/dev/null; docker rm -f {{ item }} >/dev/null
+      loop: "{{ old.stdout_lines }}"
+"#;
+
+impl Playbook {
+    fn write(dir: &Path, hosts: &[Host], forks: usize) -> Result<Self> {
+        let path = dir.join("deploy.yml");
+        fs::write(&path, PLAYBOOK)?;
+        let inventory = dir.join(format!("inventory-{}.ini", hosts.len()));
+        let mut text = String::from("[lab]\n");
+        for host in hosts {
+            text += &format!(
+                "{} ansible_port={} ansible_user={} ansible_python_interpreter=/usr/bin/python3\n",
+                host.address, host.ssh_port, host.user
+            );
+        }
+        fs::write(&inventory, text)?;
+        let known_hosts = dir.join(format!("known_hosts-{}", hosts.len()));
+        Ok(Self {
+            path,
+            inventory,
+            known_hosts,
+            forks,
+        })
+    }
+
+    fn deploy(
+        &self,
+        ansible: &ssh::Ansible,
+        key: &Path,
+        app: &str,
+        image: &str,
+        env_file: &Path,
+    ) -> Result<()> {
+        let stamp = uuid_like();
+        let ssh_args = format!(
+            "-F /dev/null -o StrictHostKeyChecking=yes -o UserKnownHostsFile={} -o IdentitiesOnly=yes",
+            self.known_hosts.display()
+        );
+        let mut command = ansible.playbook();
+        command
+            .arg("-i")
+            .arg(&self.inventory)
+            .arg("--private-key")
+            .arg(key)
+            .args([
+                "--forks",
+                &self.forks.to_string(),
+                "--ssh-common-args",
+                &ssh_args,
+                "-e",
+            ])
+            .arg(format!(
+                "app={app} image={image} stamp={stamp} env_file={}",
+                env_file.display()
+            ))
+            .arg(&self.path);
+        cmd::run_quiet(&mut command)
+    }
+}
+
+/// A short random name part.
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{:x}{:x}", std::process::id(), nanos)
+}
