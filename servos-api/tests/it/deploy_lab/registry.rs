@@ -1,7 +1,8 @@
 //! A private registry (Debian's docker-registry with htpasswd, on the lab
 //! host's loopback): the deployment logs in with the stored credential
 //! (password on stdin, a temporary `DOCKER_CONFIG`), pulls, logs out, and
-//! leaves no login behind; the password is in no argv while it runs.
+//! leaves no login behind; the password is in no argv while it runs. A wrong
+//! password fails the job with a clear reason and leaves nothing behind.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -127,6 +128,41 @@ async fn images_from_a_private_registry_are_pulled_with_a_temporary_login(backen
         files_containing(&host.dir, &password),
         Vec::<String>::new(),
         "no login left on the host"
+    );
+
+    // A wrong password fails the job clearly, before any container starts,
+    // and is itself kept out of argv, the reason and the host's files.
+    let wrong = format!("canary-wrong-{}", uuid::Uuid::new_v4().simple());
+    let body = json!({"name": "private-wrong", "host": REGISTRY, "username": "deployer", "password": wrong});
+    let (status, bad_registry) = call(&svc, "POST", "/api/v1/registries", &admin, body).await;
+    assert_eq!(status, 201, "{bad_registry}");
+    let mut bad_app = web_app("private-wrong", &image, &fx.servers);
+    bad_app["registry_id"] = bad_registry["id"].clone();
+    let bad_app_id = create_app(&svc, &deployer, bad_app).await;
+    let watch = ArgvWatch::start(&wrong);
+    let refused = deploy(&svc, &deployer, &bad_app_id).await;
+    let (in_argv, _) = watch.finish();
+    assert_eq!(refused["state"], "failed", "{refused}");
+    let reason = refused["targets"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("docker login failed"), "{refused}");
+    assert!(!refused.to_string().contains(&wrong), "{refused}");
+    assert!(
+        in_argv.is_empty(),
+        "the wrong password was in argv: {in_argv:?}"
+    );
+    assert_eq!(
+        files_containing(&host.dir, &wrong),
+        Vec::<String>::new(),
+        "no failed login left on the host"
+    );
+    assert_eq!(
+        files_containing(std::path::Path::new("/var/lib/servos/secrets"), &wrong),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&page.stdout).trim(),
+        "v2",
+        "the running version is untouched"
     );
 }
 
