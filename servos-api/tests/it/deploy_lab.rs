@@ -9,6 +9,7 @@ mod jobs;
 mod registry;
 mod secrets;
 mod timing;
+mod unreachable;
 mod zero_downtime;
 
 use std::collections::BTreeMap;
@@ -129,6 +130,22 @@ pub(crate) async fn deploys(
     deploys_with(backend, hosts, &random_master_key(), true).await
 }
 
+/// Like [`deploys`], with `tweak` applied to the settings after [`quick`].
+pub(crate) async fn deploys_tweaked(
+    backend: Backend,
+    hosts: usize,
+    tweak: fn(&mut Config),
+) -> (
+    Deploys,
+    impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+) {
+    deploys_configured(backend, hosts, &random_master_key(), true, tweak).await
+}
+
 /// Like [`deploys`], with the database under `master_key` (for real
 /// binaries to share it) and without workers in this process unless `engine`.
 pub(crate) async fn deploys_with(
@@ -144,11 +161,30 @@ pub(crate) async fn deploys_with(
         Error = actix_web::Error,
     >,
 ) {
+    deploys_configured(backend, hosts, master_key, engine, |_| {}).await
+}
+
+/// The fixture behind [`deploys`], [`deploys_with`] and [`deploys_tweaked`].
+async fn deploys_configured(
+    backend: Backend,
+    hosts: usize,
+    master_key: &str,
+    engine: bool,
+    tweak: fn(&mut Config),
+) -> (
+    Deploys,
+    impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+) {
     let db = TestDb::new(backend);
     std::fs::create_dir_all(db.data_dir()).expect("data dir");
     let mut config = Config::new(db.data_dir(), db.target.clone());
     config.db_pool_size = 4;
     quick(&mut config);
+    tweak(&mut config);
     let key = MasterKey::parse(Some(master_key)).expect("key");
     let app = TestApp {
         state: AppState::open(config, key).expect("open app state"),

@@ -1,0 +1,143 @@
+//! A host that drops off the network in the middle of a deployment (its
+//! link cut while the new container's health is being checked): its server
+//! fails with a clear reason within the SSH time limits, the other host's
+//! success stands, and no env file is left behind.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use super::{
+    create_app, deploy, deploys_tweaked, leftover_secret_files, only_container, target_ids,
+    through_proxy, web_app, DEPLOY_WITHIN,
+};
+use crate::apps::call;
+use crate::both_backends;
+use crate::deployments::finished;
+use crate::harness::Backend;
+
+/// Sets the root side of `host`'s link up or down (`ip link set NAME up|down`).
+fn link(host: &servos_lab::Host, state: &str) {
+    let out = Command::new("ip")
+        .args(["link", "set", &host.name, state])
+        .output()
+        .expect("ip (Debian package iproute2) runs");
+    assert!(
+        out.status.success(),
+        "ip link set {} {state}: {}",
+        host.name,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sets the link back up when dropped, also when the test fails.
+struct LinkDown<'a>(&'a servos_lab::Host);
+
+impl Drop for LinkDown<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "set", &self.0.name, "up"])
+            .status();
+    }
+}
+
+async fn a_host_lost_mid_deploy_fails_alone(backend: Backend) {
+    // A host that stops answering is given up on within the command limit.
+    let (fx, svc) = deploys_tweaked(backend, 2, |config| {
+        config.ssh_timeouts.command = std::time::Duration::from_secs(20);
+    })
+    .await;
+    let deployer = fx.who.deployer_token.clone();
+    let (kept, lost) = (&fx.hosts()[0], &fx.hosts()[1]);
+    let app_id = create_app(
+        &svc,
+        &deployer,
+        web_app("edge", "servos-test/web:1", &fx.servers),
+    )
+    .await;
+    let first = deploy(&svc, &deployer, &app_id).await;
+    assert_eq!(first["state"], "succeeded", "{first}");
+
+    let (status, _) = call(
+        &svc,
+        "PATCH",
+        &format!("/api/v1/apps/{app_id}"),
+        &deployer,
+        json!({"image": "servos-test/slow:1"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, queued) = call(
+        &svc,
+        "POST",
+        &format!("/api/v1/apps/{app_id}/deploy"),
+        &deployer,
+        Value::Null,
+    )
+    .await;
+    let id = queued["id"].as_str().expect("id").to_owned();
+    // Wait until the lost host's new container is being health-checked: its
+    // env file is gone by then, as it must be right after `docker run`.
+    let lost_server = fx.servers[1].clone();
+    let deadline = std::time::Instant::now() + DEPLOY_WITHIN;
+    loop {
+        let (_, shown) = call(
+            &svc,
+            "GET",
+            &format!("/api/v1/deployments/{id}"),
+            &deployer,
+            Value::Null,
+        )
+        .await;
+        let checking = shown["targets"].as_array().is_some_and(|targets| {
+            targets
+                .iter()
+                .any(|t| t["server_id"] == lost_server.as_str() && t["state"] == "checking")
+        });
+        if checking {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lost host never reached its health check: {shown}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    link(lost, "down");
+    let restore = LinkDown(lost);
+
+    let ended = finished(&svc, &deployer, &id, DEPLOY_WITHIN).await;
+    assert_eq!(ended["state"], "failed", "{ended}");
+    let targets = ended["targets"].as_array().cloned().unwrap_or_default();
+    let of = |server: &str| {
+        targets
+            .iter()
+            .find(|t| t["server_id"] == server)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(of(&fx.servers[0])["state"], "succeeded", "{ended}");
+    let failed = of(&lost_server);
+    assert_eq!(failed["state"], "failed", "{ended}");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        ["timed out", "cannot connect", "SSH failed", "disconnect"]
+            .iter()
+            .any(|clear| reason.contains(clear)),
+        "the reason says the connection was lost: {reason}"
+    );
+    assert_eq!(
+        leftover_secret_files(&target_ids(&ended)),
+        Vec::<String>::new()
+    );
+    let serving = only_container(kept, &app_id);
+    assert!(!serving.is_empty());
+    assert_eq!(
+        through_proxy(kept, "edge.servos.internal").await,
+        Ok((200, "slow".to_owned())),
+        "the other host switched to the new version"
+    );
+    drop(restore);
+}
+
+both_backends!(a_host_lost_mid_deploy_fails_alone);
