@@ -14,6 +14,7 @@ use super::secrets::{files_containing, ArgvWatch};
 use super::{create_app, deploy, deploys, only_container, web_app};
 use crate::apps::call;
 use crate::both_backends;
+use crate::deployments::read_all;
 use crate::harness::Backend;
 
 /// The registry's address inside the host (Docker trusts loopback registries
@@ -150,6 +151,18 @@ async fn images_from_a_private_registry_are_pulled_with_a_temporary_login(backen
         in_argv.is_empty(),
         "the wrong password was in argv: {in_argv:?}"
     );
+    // Neither password is in either deployment's step log.
+    for (deployment, secret) in [(&ended, &password), (&refused, &wrong)] {
+        let id = deployment["id"].as_str().unwrap_or_default();
+        let uri = format!("/api/v1/deployments/{id}/events");
+        let (status, events) = read_all(&svc, &uri, &deployer).await;
+        assert_eq!(status, 200);
+        assert!(events.contains("logging in to"), "{events}");
+        assert!(
+            !events.contains(secret.as_str()),
+            "a password in the step log"
+        );
+    }
     assert_eq!(
         files_containing(&host.dir, &wrong),
         Vec::<String>::new(),
