@@ -163,6 +163,17 @@ pub async fn get(
         .await
 }
 
+/// The newest `limit` checks of a server, newest first.
+pub async fn recent_checks(
+    state: &AppState,
+    id: String,
+    limit: i64,
+) -> Result<Vec<ServerCheckRow>, ApiError> {
+    state
+        .db(move |conn| Ok(servers::recent_checks(conn, &id, limit)?))
+        .await
+}
+
 /// Deletes a server (soft).
 pub async fn delete(
     state: &AppState,

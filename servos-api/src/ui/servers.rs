@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::credentials::ssh_keys::{self as key_service, KeyKind};
 use crate::http::error::ApiError;
 use crate::servers::{self, NewServer};
-use crate::store::servers::{self as server_store, ServerCheckRow, ServerRow};
+use crate::store::servers::{ServerCheckRow, ServerRow};
 use crate::store::ssh_keys::SshKeyRow;
 
 use super::chrome::Chrome;
@@ -252,9 +252,7 @@ pub async fn show(
     let chrome = chrome.at("servers");
     let id = id.into_inner();
     let (row, _) = servers::get(&state, id.clone()).await?;
-    let checks = state
-        .db(move |conn| Ok(server_store::recent_checks(conn, &id, RECENT_CHECKS)?))
-        .await?;
+    let checks = servers::recent_checks(&state, id, RECENT_CHECKS).await?;
     let key = match key_service::get(&state, row.ssh_key_id.clone()).await {
         Ok(key) => Some(key),
         Err(ApiError::NotFound) => None,
