@@ -121,6 +121,33 @@ pub async fn change(
         .await
 }
 
+/// Returns the current value of variable `name` of live application
+/// `app_id` to an admin, and records that it was shown.
+pub async fn reveal(
+    state: &AppState,
+    origin: Origin,
+    admin: Principal,
+    app_id: String,
+    name: String,
+) -> Result<SecretText, ApiError> {
+    let vault = state.vault.clone();
+    state
+        .audited(origin, move |conn| {
+            let set = env_set_of(conn, &app_id)?;
+            let value = env_service::open_current(
+                conn,
+                vault.keyring(),
+                &set.id,
+                set.current_version,
+                &name,
+            )?;
+            let event = AuditEvent::on(admin.actor(), "app.env_revealed", super::TARGET, &app_id)
+                .with_fields(vec!["env"]);
+            Ok((value, event))
+        })
+        .await
+}
+
 /// Opens the environment of live application `app_id` at `version` (as a
 /// deployment recorded it; 0 is the empty environment before the first
 /// change), each value decrypted into a zeroizing [`SecretText`]. For the

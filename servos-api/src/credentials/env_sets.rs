@@ -145,6 +145,24 @@ fn write_version(
     Ok(())
 }
 
+/// Opens one stored value.
+fn open_value(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    row: &EnvValueRow,
+) -> Result<SecretText, ApiError> {
+    let plain = super::open(
+        conn,
+        keyring,
+        TABLE,
+        "value",
+        &row.id,
+        &row.value,
+        &row.value_key_id,
+    )?;
+    super::text(plain)
+}
+
 /// Opens every value of one version (none for version 0, before the first).
 pub fn open_version(
     conn: &mut DbConn,
@@ -154,17 +172,8 @@ pub fn open_version(
 ) -> Result<BTreeMap<String, EnvVar>, ApiError> {
     let mut vars = BTreeMap::new();
     for row in env_sets::values(conn, set_id, version)? {
-        let plain = super::open(
-            conn,
-            keyring,
-            TABLE,
-            "value",
-            &row.id,
-            &row.value,
-            &row.value_key_id,
-        )?;
         let var = EnvVar {
-            value: super::text(plain)?,
+            value: open_value(conn, keyring, &row)?,
             file_secret: row.file_secret,
         };
         vars.insert(row.name, var);
@@ -356,6 +365,22 @@ pub async fn versions(
         .await
 }
 
+/// Opens the current value of variable `name` of set `set_id` (for a
+/// reveal; the caller audits it in the same transaction).
+pub fn open_current(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    set_id: &str,
+    current_version: i64,
+    name: &str,
+) -> Result<SecretText, ApiError> {
+    let row = env_sets::values(conn, set_id, current_version)?
+        .into_iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| ApiError::invalid("name", "no such variable in the current version"))?;
+    open_value(conn, keyring, &row)
+}
+
 /// Returns one variable's current value, and records that it was shown.
 pub async fn reveal(
     state: &AppState,
@@ -368,24 +393,10 @@ pub async fn reveal(
     state
         .audited(origin, move |conn| {
             let set = env_sets::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let row = env_sets::values(conn, &id, set.current_version)?
-                .into_iter()
-                .find(|v| v.name == name)
-                .ok_or_else(|| {
-                    ApiError::invalid("name", "no such variable in the current version")
-                })?;
-            let plain = super::open(
-                conn,
-                vault.keyring(),
-                TABLE,
-                "value",
-                &row.id,
-                &row.value,
-                &row.value_key_id,
-            )?;
+            let value = open_current(conn, vault.keyring(), &id, set.current_version, &name)?;
             let event = AuditEvent::on(admin.actor(), "env_set.revealed", "env_set", &id)
                 .with_fields(vec!["vars"]);
-            Ok((super::text(plain)?, event))
+            Ok((value, event))
         })
         .await
 }

@@ -26,7 +26,7 @@ use crate::http::handlers::{
         registries::list, registries::create, registries::show, registries::delete, registries::reveal,
         git_credentials::list, git_credentials::create, git_credentials::show, git_credentials::delete, git_credentials::reveal,
         env_sets::list, env_sets::create, env_sets::show, env_sets::update, env_sets::delete, env_sets::versions, env_sets::reveal,
-        apps::list, apps::create, apps::show, apps::update, apps::delete, apps::show_env, apps::change_env,
+        apps::list, apps::create, apps::show, apps::update, apps::delete, apps::show_env, apps::change_env, apps::reveal_env,
         deployments::deploy, deployments::list, deployments::show, deployments::cancel, deployments::rollback, deployments::events,
         audit::list, audit::export_csv,
     ),

@@ -138,6 +138,7 @@ routes! {
     DELETE "/api/v1/apps/{id}"          => Admin,   apps::delete;
     GET    "/api/v1/apps/{id}/env"      => Viewer,  apps::show_env;
     PATCH  "/api/v1/apps/{id}/env"      => Deployer, apps::change_env;
+    POST   "/api/v1/apps/{id}/env/reveal" => Admin, apps::reveal_env;
     POST   "/api/v1/apps/{id}/deploy"   => Deployer, deployments::deploy;
     GET    "/api/v1/deployments"        => Viewer,  deployments::list;
     GET    "/api/v1/deployments/{id}"   => Viewer,  deployments::show;
@@ -192,6 +193,7 @@ pages! {
     POST   "/apps/{id}"                 => Deployer, ui::apps::update;
     POST   "/apps/{id}/delete"          => Admin,   ui::apps::delete;
     POST   "/apps/{id}/env"             => Deployer, ui::app_env::change;
+    POST   "/apps/{id}/env/reveal"      => Admin,   ui::app_env::reveal;
     GET    "/audit"                     => Admin,   ui::audit::list;
     GET    "/users"                     => Admin,   ui::users::list;
     POST   "/users"                     => Admin,   ui::users::create;

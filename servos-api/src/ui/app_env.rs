@@ -2,7 +2,8 @@
 //! names and file flags; their value inputs are always empty, and leaving
 //! one empty keeps the current value, so no value is ever sent to the
 //! browser. Blank rows add variables; a checkbox removes one. Each save is
-//! a new version through `apps::env::change`.
+//! a new version through `apps::env::change`. Admins may reveal one
+//! current value: an audited POST whose answer is the only page showing it.
 
 use actix_web::{web, HttpResponse};
 
@@ -13,6 +14,7 @@ use crate::http::error::ApiError;
 
 use super::apps::show_page;
 use super::chrome::Chrome;
+use super::credentials::revealed;
 use super::flash::Flash;
 use super::form::{FieldErrors, Form};
 
@@ -144,6 +146,35 @@ pub async fn change(
     };
     let page = show_page(&state, &chrome, id, editor).await?;
     chrome.invalid(&page)
+}
+
+/// `POST /apps/{id}/env/reveal`: shows the current value of the variable
+/// named by the form's `name` once, in this response only (admins; audited).
+pub async fn reveal(
+    state: web::Data<AppState>,
+    chrome: Chrome,
+    id: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, ApiError> {
+    let chrome = chrome.at("apps");
+    let id = id.into_inner();
+    let name = form.text("name");
+    let admin = chrome.principal()?;
+    let value = env::reveal(
+        &state,
+        chrome.origin.clone(),
+        admin,
+        id.clone(),
+        name.clone(),
+    )
+    .await?;
+    let back = format!("/apps/{id}#environment");
+    revealed(
+        &chrome,
+        format!("The value of {name}"),
+        value.expose(),
+        back,
+    )
 }
 
 #[cfg(test)]

@@ -387,7 +387,9 @@ async fn each_route_keeps_its_tier(backend: Backend) {
     assert_eq!(status, 201);
     let uri = format!("/api/v1/apps/{}", created["id"].as_str().expect("id"));
     let env = format!("{uri}/env");
+    let reveal = format!("{env}/reveal");
     let change = json!({"set": {"TOKEN": {"value": env::CANARY}}});
+    let token = json!({"name": "TOKEN"});
     for (method, path, token, body, expected) in [
         ("PATCH", &uri, viewer, json!({"image": "nginx"}), 403),
         ("PATCH", &env, viewer, change.clone(), 403),
@@ -397,6 +399,9 @@ async fn each_route_keeps_its_tier(backend: Backend) {
         ("GET", &env, viewer, Value::Null, 200),
         ("PATCH", &uri, deployer, json!({"image": "nginx"}), 200),
         ("PATCH", &env, deployer, change.clone(), 200),
+        ("POST", &reveal, viewer, token.clone(), 403),
+        ("POST", &reveal, deployer, token.clone(), 403),
+        ("POST", &reveal, admin, token.clone(), 200),
         ("DELETE", &uri, admin, Value::Null, 204),
     ] {
         let (status, body) = call(&svc, method, path, token, body).await;

@@ -209,6 +209,12 @@ async fn every_mutating_route_leaves_one_entry(backend: Backend) {
                     json!({"set": {"DATABASE_PASSWORD": {"value": secret_password}}}),
                     "app.env_changed",
                 ),
+                (
+                    "POST",
+                    "/api/v1/apps/{id}/env/reveal",
+                    json!({"name": "DATABASE_PASSWORD"}),
+                    "app.env_revealed",
+                ),
                 ("DELETE", "/api/v1/apps/{id}", Value::Null, "app.deleted"),
             ],
         ),

@@ -19,7 +19,8 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Deployer, Viewer};
 use crate::http::json::StrictJson;
 
-use super::views::MASK;
+use super::env_sets::RevealVar;
+use super::views::{Revealed, MASK};
 
 /// An application.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -236,6 +237,22 @@ pub async fn show_env(
 ) -> Result<HttpResponse, ApiError> {
     let env = env::show(&state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppEnvView::from(env)))
+}
+
+/// Shows one variable's current value once; the reveal is audited.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/env/reveal", tag = "apps", params(("id" = String, Path, description = "Application id")),
+    request_body = RevealVar, responses((status = 200, body = Revealed), (status = 400, body = crate::http::error::ErrorBody),
+    (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn reveal_env(
+    state: web::Data<AppState>,
+    origin: Origin,
+    admin: Admin,
+    id: web::Path<String>,
+    body: StrictJson<RevealVar>,
+) -> Result<HttpResponse, ApiError> {
+    let value = env::reveal(&state, origin, admin.0, id.into_inner(), body.0.name).await?;
+    Ok(HttpResponse::Ok().json(Revealed::from(value)))
 }
 
 /// Adds, edits or removes variables, saved as a new version; variables not

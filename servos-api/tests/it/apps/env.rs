@@ -195,6 +195,32 @@ async fn env_changes_make_versions_that_open_exactly(backend: Backend) {
         );
     }
 
+    // An admin's reveal shows one current value, and only that answer does.
+    let reveal = format!("/api/v1/apps/{id}/env/reveal");
+    let admin = &f.who.admin_token;
+    let (status, revealed) = call(
+        &svc,
+        "POST",
+        &reveal,
+        admin,
+        json!({"name": "DATABASE_URL"}),
+    )
+    .await;
+    assert_eq!(
+        (status, revealed),
+        (200, json!({"value": format!("{CANARY}-db-2")}))
+    );
+    let (status, refused) = call(&svc, "POST", &reveal, admin, json!({"name": "TLS_KEY"})).await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (400, Some("name")),
+        "a removed variable is not in the current version: {refused}"
+    );
+    responses.push_str(&refused.to_string());
+    let (status, refused) = call(&svc, "POST", &reveal, deployer, json!({"name": "PORT"})).await;
+    assert_eq!(status, 403, "only admins reveal: {refused}");
+    responses.push_str(&refused.to_string());
+
     // No value in any response, nor in the audit trail; shared sets stay apart.
     let (_, sets) = call(
         &svc,
@@ -237,6 +263,16 @@ async fn env_changes_make_versions_that_open_exactly(backend: Backend) {
         })
         .collect();
     assert_eq!(changed, vec![(Some(id.as_str()), "env", "api_token"); 3]);
+    let revealed: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "app.env_revealed")
+        .map(|e| (e.target_id.as_deref(), e.fields.as_str()))
+        .collect();
+    assert_eq!(
+        revealed,
+        vec![(Some(id.as_str()), "env")],
+        "the one reveal is audited, refusals are not"
+    );
 }
 
 async fn concurrent_changes_take_turns_and_none_is_lost(backend: Backend) {

@@ -208,6 +208,16 @@ async fn canaries_never_reach_a_page(backend: Backend) {
     .await;
     assert_eq!(revealed.status, 200);
     assert!(revealed.html.contains(&passphrase));
+    let reveal_env = format!("/apps/{app_id}/env/reveal");
+    let revealed = post(&svc, &reveal_env, admin, &[("name", "SECRET")]).await;
+    assert_eq!(revealed.status, 200, "{}", revealed.html);
+    assert!(
+        revealed.html.contains(&env_value),
+        "an admin's reveal shows the value"
+    );
+    let refused = post(&svc, &reveal_env, Some(&s.deployer), &[("name", "SECRET")]).await;
+    assert_eq!(refused.status, 403, "only admins reveal");
+    assert!(!refused.html.contains(&env_value));
 }
 
 both_backends!(canaries_never_reach_a_page);

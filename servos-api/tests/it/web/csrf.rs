@@ -225,6 +225,7 @@ async fn viewer_posts_are_refused_by_tier(backend: Backend) {
         "/apps".to_owned(),
         app_path.clone(),
         format!("{app_path}/env"),
+        format!("{app_path}/env/reveal"),
         format!("{app_path}/delete"),
         "/users".to_owned(),
     ] {
