@@ -1,12 +1,16 @@
-//! Docker command lines a deployment runs on a server, and the parsing of
-//! what they print. Everything put into a command is either checked to be
-//! plain (image references, digests, names, paths) or shell-quoted (labels,
+//! Docker command lines a deployment runs on a server, the function the
+//! steps run them through ([`run`], which times them), and the parsing of
+//! what they print. Everything put into a command is either checked to be plain
+//! (image references, digests, names, paths) or shell-quoted (labels,
 //! health-check arguments); no secret value is ever part of one.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::apps::validate::{Limits, RestartPolicy};
+use crate::ssh::{Output, Session, SshError};
+
+use super::timings::{self, Phase};
 
 /// Labels ServOS puts on every container it starts.
 pub const APP_LABEL: &str = "servos.app";
@@ -14,6 +18,17 @@ pub const APP_LABEL: &str = "servos.app";
 pub const DEPLOYMENT_LABEL: &str = "servos.deployment";
 /// The deployment target (names the container's secret files).
 pub const TARGET_LABEL: &str = "servos.target";
+
+/// Runs Docker command line `command` on the server, writing `stdin` to it;
+/// its wall time (one SSH channel round trip included) is the server's
+/// Docker time in the share it runs in.
+pub async fn run(
+    session: &Session,
+    command: &str,
+    stdin: Option<&[u8]>,
+) -> Result<Output, SshError> {
+    timings::timed(Phase::Docker, session.run(command, stdin)).await
+}
 
 /// `arg` quoted for a POSIX shell (unchanged when it is plain).
 pub fn quote(arg: &str) -> Cow<'_, str> {

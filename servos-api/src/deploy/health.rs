@@ -26,16 +26,16 @@ pub async fn health_check(
     let mut probes = 0;
     loop {
         job.flags.check()?;
-        let inspected = session
-            .run(
-                &format!(
-                    "docker inspect --format '{{{{.State.Running}}}} {{{{.State.ExitCode}}}}' {}",
-                    quote(container)
-                ),
-                None,
-            )
-            .await?
-            .success("docker inspect")?;
+        let inspected = docker::run(
+            session,
+            &format!(
+                "docker inspect --format '{{{{.State.Running}}}} {{{{.State.ExitCode}}}}' {}",
+                quote(container)
+            ),
+            None,
+        )
+        .await?
+        .success("docker inspect")?;
         let status = String::from_utf8_lossy(&inspected.stdout).trim().to_owned();
         if let Some(code) = status.strip_prefix("false ") {
             return Err(StepError::failed(format!(
@@ -59,7 +59,7 @@ pub async fn health_check(
             }
             Probe::Command(args) => {
                 let command = docker::exec_command(container, args, check.timeout_secs);
-                match session.run(&command, None).await {
+                match docker::run(session, &command, None).await {
                     Ok(output) if output.exit_status == Some(0) => Ok(()),
                     Ok(output) => Err(format!("the command exited with {:?}", output.exit_status)),
                     Err(e) => Err(format!("the command failed: {e}")),

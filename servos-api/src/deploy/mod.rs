@@ -10,6 +10,8 @@
 //!   `health.rs` checks the new container, `retire.rs` drains and removes
 //!   the old one.
 //! - `remote.rs`, `docker.rs`: paths on the server and Docker commands.
+//! - `timings.rs`: where a server's share spends its time (Docker, health
+//!   check, drain, ServOS's own).
 //! - `recovery.rs`: cleaning a server after an interrupted attempt.
 //! - `events.rs`: the step log, and its live stream for the UI.
 
@@ -23,6 +25,7 @@ pub mod requests;
 pub mod retire;
 pub mod run;
 pub mod server_steps;
+pub mod timings;
 pub mod worker;
 
 use std::time::Duration;

@@ -86,6 +86,7 @@ fn enqueue(
             started_at: None,
             finished_at: None,
             updated_at: now,
+            timings: targets::TargetTimings::default(),
         };
         targets::insert(conn, &target)?;
         rows.push(target);

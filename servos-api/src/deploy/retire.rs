@@ -1,6 +1,7 @@
 //! Retiring old containers once the proxy serves the new one: wait until
 //! the proxy has no request in flight to the old one (bounded), stop it,
-//! remove it and its file secrets.
+//! remove it and its file secrets. The drain's wait is charged to the
+//! share's drain time (`timings.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use super::docker::{self, quote};
 use super::events::LogWriter;
 use super::plan::Plan;
 use super::remote::{self, TargetPaths};
+use super::timings::{self, Phase};
 use super::{DeploySettings, StepError};
 
 /// Seconds `docker stop` gives an old container before it is killed.
@@ -21,11 +23,10 @@ const DRAIN_POLL: Duration = Duration::from_millis(100);
 /// Removes a container (running or not) and verifies it is gone.
 pub async fn remove_container(session: &Session, name: &str) -> Result<(), StepError> {
     let name = quote(name);
-    session
-        .run(
-            &format!("docker rm -f {name} >/dev/null 2>&1; ! docker container inspect {name} >/dev/null 2>&1"),
-            None,
-        )
+    let command = format!(
+        "docker rm -f {name} >/dev/null 2>&1; ! docker container inspect {name} >/dev/null 2>&1"
+    );
+    docker::run(session, &command, None)
         .await?
         .success("removing a container")?;
     Ok(())
@@ -43,7 +44,7 @@ pub async fn retire_old(
     keep: &str,
 ) {
     let say = |text: String| log.line(Some(server_id), text);
-    let listed = match session.run(&docker::list_command(&plan.app.id), None).await {
+    let listed = match docker::run(session, &docker::list_command(&plan.app.id), None).await {
         Ok(output) if output.exit_status == Some(0) => {
             docker::parse_list(&String::from_utf8_lossy(&output.stdout))
         }
@@ -61,20 +62,20 @@ pub async fn retire_old(
         }
     };
     for old in listed.into_iter().filter(|c| c.name != keep) {
-        let port = session
-            .run(
-                &format!(
-                    "docker port {} {}/tcp 2>/dev/null",
-                    quote(&old.name),
-                    plan.app.spec.container_port
-                ),
-                None,
-            )
-            .await
-            .ok()
-            .and_then(|o| docker::parse_port(&String::from_utf8_lossy(&o.stdout)));
+        let port = docker::run(
+            session,
+            &format!(
+                "docker port {} {}/tcp 2>/dev/null",
+                quote(&old.name),
+                plan.app.spec.container_port
+            ),
+            None,
+        )
+        .await
+        .ok()
+        .and_then(|o| docker::parse_port(&String::from_utf8_lossy(&o.stdout)));
         if let Some(port) = port {
-            if !drained(session, port, settings.drain).await {
+            if !timings::timed(Phase::Drain, drained(session, port, settings.drain)).await {
                 say(format!(
                     "{} still had requests after {:?}; stopping it anyway",
                     old.name, settings.drain
@@ -82,15 +83,15 @@ pub async fn retire_old(
                 .await;
             }
         }
-        let stopped = session
-            .run(
-                &format!(
-                    "docker stop -t {STOP_TIMEOUT_SECS} {} >/dev/null",
-                    quote(&old.name)
-                ),
-                None,
-            )
-            .await;
+        let stopped = docker::run(
+            session,
+            &format!(
+                "docker stop -t {STOP_TIMEOUT_SECS} {} >/dev/null",
+                quote(&old.name)
+            ),
+            None,
+        )
+        .await;
         if !matches!(&stopped, Ok(o) if o.exit_status == Some(0)) {
             say(format!("{} did not stop cleanly; removing it", old.name)).await;
         }

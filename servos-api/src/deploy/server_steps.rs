@@ -4,13 +4,15 @@
 //! container drained and removed. A failure before the switch removes
 //! what this attempt made (new container, env file, secrets) and leaves
 //! the old container serving; the env file is removed on every path.
+//! Where the share's time went (`timings.rs`) is logged and recorded with
+//! its end.
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::proxy::caddy;
 use crate::servers;
 use crate::ssh::Session;
-use crate::store::deployment_targets::{self as targets, TargetChange, TargetRow};
+use crate::store::deployment_targets::{self as targets, TargetChange, TargetRow, TargetTimings};
 use crate::store::{self, deployments};
 
 use super::docker::{self, quote, RunSpec};
@@ -20,6 +22,7 @@ use super::plan::Plan;
 use super::remote::{self, TargetPaths, SECRETS_DIR};
 use super::retire::{remove_container, retire_old};
 use super::run::JobFlags;
+use super::timings::{self, Phase, Spent};
 use super::{DeploySettings, StepError};
 
 /// How one server ended.
@@ -89,8 +92,16 @@ impl TargetJob<'_> {
     }
 }
 
-/// Runs the steps on the target's server and records how it ended.
+/// Runs the steps on the target's server and records how it ended and
+/// where its time went.
 pub async fn deploy(job: TargetJob<'_>) -> TargetOutcome {
+    let (outcome, spent) = timings::measure(share(job)).await;
+    record(job, &outcome, spent).await;
+    outcome
+}
+
+/// The steps on the target's server, from connecting to closing.
+async fn share(job: TargetJob<'_>) -> TargetOutcome {
     let name = job.plan.server_name(&job.target.server_id).to_owned();
     job.say(format!("connecting to {name}")).await;
     let started = TargetChange {
@@ -98,7 +109,7 @@ pub async fn deploy(job: TargetJob<'_>) -> TargetOutcome {
         started_at: Some(store::now()),
         ..TargetChange::default()
     };
-    let outcome = match job.update(started).await {
+    match job.update(started).await {
         Err(e) => outcome_of(e),
         Ok(()) => match servers::jobs::connect(job.state, &job.target.server_id).await {
             Err(e) => TargetOutcome::Failed(format!("cannot connect: {e}")),
@@ -119,9 +130,7 @@ pub async fn deploy(job: TargetJob<'_>) -> TargetOutcome {
                 outcome
             }
         },
-    };
-    record(job, &outcome).await;
-    outcome
+    }
 }
 
 fn outcome_of(error: StepError) -> TargetOutcome {
@@ -137,7 +146,7 @@ fn outcome_of(error: StepError) -> TargetOutcome {
     }
 }
 
-async fn record(job: TargetJob<'_>, outcome: &TargetOutcome) {
+async fn record(job: TargetJob<'_>, outcome: &TargetOutcome, spent: Spent) {
     let (state, reason, line) = match outcome {
         TargetOutcome::Succeeded => (
             targets::SUCCEEDED,
@@ -157,10 +166,12 @@ async fn record(job: TargetJob<'_>, outcome: &TargetOutcome) {
         TargetOutcome::LeaseLost => return,
     };
     job.say(line).await;
+    job.say(spent.to_string()).await;
     let change = TargetChange {
         state: Some(state.to_owned()),
         reason,
         finished_at: Some(store::now()),
+        timings: TargetTimings::from(spent),
         ..TargetChange::default()
     };
     if let Err(e) = job.update(change).await {
@@ -206,7 +217,11 @@ async fn steps(
     .await?;
 
     job.step(targets::CHECKING).await?;
-    health_check(job, session, &container, port).await?;
+    timings::timed(
+        Phase::HealthWait,
+        health_check(job, session, &container, port),
+    )
+    .await?;
 
     job.step(targets::SWITCHING).await?;
     let old_port = caddy::live_port(session, &plan.app.id).await?;
@@ -281,24 +296,24 @@ async fn pull(
             session.ensure_private_dir(&paths.docker_config).await?;
             let config = &paths.docker_config;
             let result = async {
-                session
-                    .run(
-                        &format!(
-                            "DOCKER_CONFIG={config} docker login --username {} --password-stdin {}",
-                            quote(&login.username),
-                            quote(&login.host)
-                        ),
-                        Some(login.password.expose().as_bytes()),
-                    )
-                    .await?
-                    .success("docker login")?;
-                session
-                    .run(
-                        &format!("DOCKER_CONFIG={config} docker pull -q {image}"),
-                        None,
-                    )
-                    .await?
-                    .success("docker pull")?;
+                docker::run(
+                    session,
+                    &format!(
+                        "DOCKER_CONFIG={config} docker login --username {} --password-stdin {}",
+                        quote(&login.username),
+                        quote(&login.host)
+                    ),
+                    Some(login.password.expose().as_bytes()),
+                )
+                .await?
+                .success("docker login")?;
+                docker::run(
+                    session,
+                    &format!("DOCKER_CONFIG={config} docker pull -q {image}"),
+                    None,
+                )
+                .await?
+                .success("docker pull")?;
                 Ok::<(), StepError>(())
             }
             .await;
@@ -306,28 +321,25 @@ async fn pull(
                 "DOCKER_CONFIG={config} docker logout {} >/dev/null 2>&1",
                 quote(&login.host)
             );
-            let _ = session.run(&logout, None).await;
+            let _ = docker::run(session, &logout, None).await;
             remote::remove_dir(session, config).await?;
             result
         }
         None => {
             job.say(format!("pulling {image} unless present")).await;
-            session
-                .run(
-                    &format!(
-                        "docker image inspect {image} >/dev/null 2>&1 || docker pull -q {image}"
-                    ),
-                    None,
-                )
-                .await?
-                .success("docker pull")
-                .map(drop)
-                .map_err(StepError::from)
+            docker::run(
+                session,
+                &format!("docker image inspect {image} >/dev/null 2>&1 || docker pull -q {image}"),
+                None,
+            )
+            .await?
+            .success("docker pull")
+            .map(drop)
+            .map_err(StepError::from)
         }
     };
     pulled?;
-    let inspected = session
-        .run(&docker::inspect_image_command(image), None)
+    let inspected = docker::run(session, &docker::inspect_image_command(image), None)
         .await?
         .success("docker image inspect")?;
     let resolved = docker::resolved_image(image, &String::from_utf8_lossy(&inspected.stdout))
@@ -376,23 +388,23 @@ async fn start(
         image,
     });
     job.say(format!("starting container {container}")).await;
-    let ran = session.run(&command, None).await;
+    let ran = docker::run(session, &command, None).await;
     // Deleted as soon as docker run returns, started or not.
     let removed = session.remove_file(&paths.env_file).await;
     ran?.success("docker run")?;
     removed?;
     job.say("container started; env file deleted").await;
-    let output = session
-        .run(
-            &format!(
-                "docker port {} {}/tcp",
-                quote(container),
-                spec.container_port
-            ),
-            None,
-        )
-        .await?
-        .success("docker port")?;
+    let output = docker::run(
+        session,
+        &format!(
+            "docker port {} {}/tcp",
+            quote(container),
+            spec.container_port
+        ),
+        None,
+    )
+    .await?
+    .success("docker port")?;
     docker::parse_port(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
         StepError::failed(format!(
             "the container does not publish port {} on 127.0.0.1",

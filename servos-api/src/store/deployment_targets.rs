@@ -1,5 +1,6 @@
 //! Queries on `deployment_targets`: one row per server of a deployment,
-//! with the step it reached and what it left on the server.
+//! with the step it reached, what it left on the server and, once it
+//! ended, where its time went.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -52,12 +53,45 @@ pub struct TargetRow {
     pub finished_at: Option<NaiveDateTime>,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// Where its time went, once it ended.
+    #[diesel(embed)]
+    pub timings: TargetTimings,
 }
 
 impl TargetRow {
     /// True once it ended on this server.
     pub fn is_finished(&self) -> bool {
         matches!(self.state.as_str(), SUCCEEDED | FAILED | CANCELLED)
+    }
+}
+
+/// Where a target's time went, in milliseconds, recorded when it ended
+/// (`None` before, and for targets that ended before this was recorded).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset,
+)]
+#[diesel(table_name = deployment_targets)]
+pub struct TargetTimings {
+    /// From the start of work on the server to its end.
+    pub total_ms: Option<i64>,
+    /// In the server's Docker: the wall time of every Docker command.
+    pub docker_ms: Option<i64>,
+    /// Waiting for the new container's health check to pass.
+    pub health_wait_ms: Option<i64>,
+    /// Waiting for the old container's requests to finish.
+    pub drain_ms: Option<i64>,
+}
+
+impl TargetTimings {
+    /// ServOS's own time: the total less Docker, health wait and drain;
+    /// `None` until all were recorded.
+    pub fn servos_ms(&self) -> Option<i64> {
+        let own = self
+            .total_ms?
+            .saturating_sub(self.docker_ms?)
+            .saturating_sub(self.health_wait_ms?)
+            .saturating_sub(self.drain_ms?);
+        Some(own.max(0))
     }
 }
 
@@ -79,6 +113,9 @@ pub struct TargetChange {
     pub started_at: Option<NaiveDateTime>,
     /// End time.
     pub finished_at: Option<NaiveDateTime>,
+    /// Where its time went.
+    #[diesel(embed)]
+    pub timings: TargetTimings,
 }
 
 /// Stores a target.

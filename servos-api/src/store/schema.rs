@@ -289,6 +289,10 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        total_ms -> Nullable<BigInt>,
+        docker_ms -> Nullable<BigInt>,
+        health_wait_ms -> Nullable<BigInt>,
+        drain_ms -> Nullable<BigInt>,
     }
 }
 

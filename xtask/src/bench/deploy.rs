@@ -5,7 +5,9 @@
 //! script doing the same steps on each host: env file written over the
 //! connection, `docker run`, env file deleted, port found, health check,
 //! Caddy's route switched through its admin API, old container drained,
-//! stopped and removed.
+//! stopped and removed. For ServOS it also reports where each server's
+//! share went, as `GET /api/v1/deployments/{id}` records it: the server's
+//! Docker, the health-check wait, the drain, and ServOS's own time.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -19,7 +21,7 @@ use servos_lab::{Host, Lab, LabOptions, TEST_IMAGE};
 
 use super::curl::Request;
 use super::server::ApiServer;
-use super::{ssh, EMAIL, PASSWORD};
+use super::{api_token, ssh};
 use crate::{cmd, debian, target_dir};
 
 /// Host counts measured.
@@ -81,15 +83,17 @@ pub fn run() -> Result<()> {
     let api = Api::set_up(&server, &private_key, lab.hosts())?;
 
     let mut table = Vec::new();
+    let mut shares = Vec::new();
     for size in SIZES {
         let hosts = &lab.hosts()[..size];
         eprintln!("xtask: == {size} host(s) ==");
-        let servos = api.measure(size, &vars)?;
+        let (servos, timings) = api.measure(size, &vars)?;
+        shares.push(ShareTimes::row(size, timings.concat()));
         let script = OpenSshScript::write(&work, &key_file, hosts)?;
-        let openssh =
+        let (openssh, _) =
             redeploys(|image| script.deploy(hosts, &format!("ssh-{size}"), image, &env_file))?;
         let play = Playbook::write(&work, hosts, size)?;
-        let ansible = redeploys(|image| {
+        let (ansible, _) = redeploys(|image| {
             play.deploy(
                 &ansible,
                 &key_file,
@@ -115,6 +119,7 @@ pub fn run() -> Result<()> {
          connection per server; Ansible: forks = hosts, ControlPersist; OpenSSH: all hosts at \
          once, one ControlMaster connection per host and deploy."
     );
+    ShareTimes::print(&shares);
     Ok(())
 }
 
@@ -122,18 +127,106 @@ fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
 
+/// The median of `values` (zero for none).
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
 /// A first deploy (not measured), then [`ROUNDS`] timed redeploys
-/// alternating the images; their median.
-fn redeploys(mut deploy: impl FnMut(&str) -> Result<()>) -> Result<Duration> {
+/// alternating the images: their median wall time and what each returned.
+fn redeploys<T>(mut deploy: impl FnMut(&str) -> Result<T>) -> Result<(Duration, Vec<T>)> {
     deploy(IMAGES[0])?;
     let mut times = Vec::with_capacity(ROUNDS);
+    let mut outputs = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
         let started = Instant::now();
-        deploy(IMAGES[(round + 1) % 2])?;
+        outputs.push(deploy(IMAGES[(round + 1) % 2])?);
         times.push(started.elapsed());
     }
-    times.sort();
-    Ok(times[ROUNDS / 2])
+    Ok((median(times), outputs))
+}
+
+/// Where one server's share of a ServOS deployment went, as the API
+/// records it.
+#[derive(Debug, Clone, Copy)]
+struct ShareTimes {
+    total: Duration,
+    docker: Duration,
+    health_wait: Duration,
+    drain: Duration,
+    servos: Duration,
+}
+
+impl ShareTimes {
+    /// The shares of every server of a finished deployment, from its
+    /// `GET /api/v1/deployments/{id}` answer.
+    fn of_deployment(shown: &Value) -> Result<Vec<Self>> {
+        let Some(targets) = shown["targets"].as_array() else {
+            bail!("the deployment shows no targets: {shown}");
+        };
+        targets
+            .iter()
+            .map(|target| {
+                let ms = |field: &str| {
+                    target["timings"][field]
+                        .as_u64()
+                        .map(Duration::from_millis)
+                        .with_context(|| format!("no timings.{field} in {target}"))
+                };
+                Ok(Self {
+                    total: ms("total_ms")?,
+                    docker: ms("docker_ms")?,
+                    health_wait: ms("health_wait_ms")?,
+                    drain: ms("drain_ms")?,
+                    servos: ms("servos_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A row of the per-host table: the median of each column over `shares`.
+    fn row(hosts: usize, shares: Vec<Self>) -> [String; 7] {
+        let column = |field: fn(&Self) -> Duration| {
+            format!(
+                "{:.3}",
+                median(shares.iter().map(field).collect()).as_secs_f64()
+            )
+        };
+        [
+            hosts.to_string(),
+            shares.len().to_string(),
+            column(|s| s.total),
+            column(|s| s.docker),
+            column(|s| s.health_wait),
+            column(|s| s.drain),
+            column(|s| s.servos),
+        ]
+    }
+
+    fn print(rows: &[[String; 7]]) {
+        println!(
+            "\nServOS per host: where each server's share of a redeploy went; median over \
+             hosts x {ROUNDS} rounds (seconds)\n"
+        );
+        let header = [
+            "hosts", "samples", "total", "docker", "health", "drain", "ServOS",
+        ];
+        for cells in std::iter::once(header.map(str::to_owned)).chain(rows.iter().cloned()) {
+            println!(
+                "{:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
+            );
+        }
+        println!(
+            "\ntotal: connecting to the server to closing the connection; docker: every remote \
+             docker command (inspect, run, port, stop, rm, ...), each including one SSH channel \
+             round trip (`cargo xtask bench ssh` measures it alone); health: waiting for the new \
+             container's health check to pass; drain: waiting for the old container's requests; \
+             ServOS: the rest (SSH connection, proxy switch, env file, database, step log). Each \
+             column is its own median, so they need not add up."
+        );
+    }
 }
 
 /// Makes the two web images on every host from the lab's busybox.
@@ -184,28 +277,9 @@ struct Api {
 
 impl Api {
     fn set_up(server: &ApiServer, private_key: &str, hosts: &[Host]) -> Result<Self> {
-        let origin = server.origin();
-        let setup = json!({ "token": server.setup_token()?, "email": EMAIL, "password": PASSWORD });
-        Request::post_json(format!("{origin}/api/v1/setup"), &setup)
-            .send()?
-            .expect(201, "POST /api/v1/setup")?;
-        let login = json!({ "email": EMAIL, "password": PASSWORD });
-        let answer = Request::post_json(format!("{origin}/api/v1/login"), &login).send()?;
-        let Some(session) = answer.cookie("servos_session") else {
-            bail!("POST /api/v1/login set no servos_session cookie");
-        };
-        let token = Request::post_json(
-            format!("{origin}/api/v1/tokens"),
-            &json!({ "name": "bench", "role": "admin" }),
-        )
-        .header(format!("Cookie: {session}"))
-        .header(format!("Origin: {origin}"))
-        .send()?
-        .expect(201, "POST /api/v1/tokens")?
-        .json_string("token")?;
         let mut api = Self {
-            origin,
-            token,
+            origin: server.origin(),
+            token: api_token(server, "admin")?,
             servers: Vec::new(),
         };
         let key = api.post(
@@ -247,8 +321,9 @@ impl Api {
     }
 
     /// Creates an application on the first `size` servers with 20
-    /// variables, then times its redeploys.
-    fn measure(&self, size: usize, vars: &str) -> Result<Duration> {
+    /// variables, then times its redeploys: their median, and each timed
+    /// one's server shares.
+    fn measure(&self, size: usize, vars: &str) -> Result<(Duration, Vec<Vec<ShareTimes>>)> {
         let app = self.post(
             "/api/v1/apps",
             &json!({"name": format!("servos-{size}"), "image": IMAGES[0], "server_ids": &self.servers[..size],
@@ -283,7 +358,7 @@ impl Api {
                     "GET deployment",
                 )?;
                 match shown["state"].as_str() {
-                    Some("succeeded") => return Ok(()),
+                    Some("succeeded") => return ShareTimes::of_deployment(&shown),
                     Some("failed" | "cancelled") => bail!("deployment {deployment}: {shown}"),
                     _ if Instant::now() > deadline => bail!("deployment {deployment} did not end"),
                     _ => std::thread::sleep(Duration::from_millis(50)),

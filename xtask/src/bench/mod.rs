@@ -107,7 +107,8 @@ fn measure(
     eprintln!("\nxtask: == bench api on {backend} ==");
     let mut server = ApiServer::start(binary, scratch, database_url)?;
     server.wait_healthy()?;
-    let token = api_token(&server).with_context(|| format!("setting up {backend} failed"))?;
+    let token =
+        api_token(&server, "viewer").with_context(|| format!("setting up {backend} failed"))?;
     let load = wrk::run(&format!("{}/api/v1/me", server.origin()), &token, scratch)?;
     let peak_rss_kib = server.peak_rss_kib()?;
     server.stop()?;
@@ -118,8 +119,8 @@ fn measure(
     })
 }
 
-/// First-run setup, login, then a viewer API token made with the session.
-fn api_token(server: &ApiServer) -> Result<String> {
+/// First-run setup, login, then an API token of `role` made with the session.
+fn api_token(server: &ApiServer, role: &str) -> Result<String> {
     let origin = server.origin();
     let setup = json!({ "token": server.setup_token()?, "email": EMAIL, "password": PASSWORD });
     Request::post_json(format!("{origin}/api/v1/setup"), &setup)
@@ -139,7 +140,7 @@ fn api_token(server: &ApiServer) -> Result<String> {
         bail!("POST /api/v1/login set no servos_session cookie");
     };
 
-    let new_token = json!({ "name": "bench", "role": "viewer" });
+    let new_token = json!({ "name": "bench", "role": role });
     Request::post_json(format!("{origin}/api/v1/tokens"), &new_token)
         .header(format!("Cookie: {session}"))
         .header(format!("Origin: {origin}"))

@@ -12,7 +12,7 @@ use crate::deploy::events;
 use crate::deploy::requests::{self, Deployment};
 use crate::http::error::ApiError;
 use crate::http::extract::{Deployer, Viewer};
-use crate::store::deployment_targets::TargetRow;
+use crate::store::deployment_targets::{TargetRow, TargetTimings};
 use crate::store::deployments::DeploymentRow;
 
 /// Most deployments in one page.
@@ -40,6 +40,40 @@ pub struct TargetView {
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Where its time went, once it ended.
+    pub timings: Option<TimingsView>,
+}
+
+/// Where one server's share of a deployment spent its time, in
+/// milliseconds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TimingsView {
+    /// From the start of work on the server (connecting) to its end.
+    pub total_ms: i64,
+    /// In the server's Docker: the wall time of every Docker command (login,
+    /// pull, inspect, run, port, health-check exec, stop, rm, logout), each
+    /// including one SSH channel round trip.
+    pub docker_ms: i64,
+    /// Waiting for the new container's health check to pass, besides its
+    /// Docker commands: the application's time.
+    pub health_wait_ms: i64,
+    /// Waiting for the old container's requests in flight to finish.
+    pub drain_ms: i64,
+    /// ServOS's own: the total less Docker, health wait and drain.
+    pub servos_ms: i64,
+}
+
+impl TimingsView {
+    /// The view of recorded timings; `None` until all were recorded.
+    fn of(timings: TargetTimings) -> Option<Self> {
+        Some(Self {
+            total_ms: timings.total_ms?,
+            docker_ms: timings.docker_ms?,
+            health_wait_ms: timings.health_wait_ms?,
+            drain_ms: timings.drain_ms?,
+            servos_ms: timings.servos_ms()?,
+        })
+    }
 }
 
 impl From<TargetRow> for TargetView {
@@ -54,6 +88,7 @@ impl From<TargetRow> for TargetView {
             reason: row.reason,
             started_at: row.started_at.map(|t| t.and_utc()),
             finished_at: row.finished_at.map(|t| t.and_utc()),
+            timings: TimingsView::of(row.timings),
         }
     }
 }
@@ -206,7 +241,8 @@ pub async fn list(
     }))
 }
 
-/// One deployment with its servers.
+/// One deployment with its servers and, for those that ended, where their
+/// time went.
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
     responses((status = 200, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody)),

@@ -3,10 +3,12 @@
 //! cancel stops a running one and keeps the old version serving; a job
 //! whose API process is killed is taken over after a restart and ends
 //! with nothing half-done; two API processes on one PostgreSQL run each
-//! of 20 queued jobs exactly once.
+//! of 20 queued jobs exactly once. Each server of a deployment reports
+//! where its time went (Docker, health check, drain, ServOS).
 
 use std::time::{Duration, Instant};
 
+use chrono::DateTime;
 use serde_json::{json, Value};
 use servos_api::store::audit_log;
 use servos_lab::Host;
@@ -20,6 +22,42 @@ use crate::both_backends;
 use crate::deployments::{finished, read_all};
 use crate::harness::{random_master_key, Backend};
 use crate::process::{Env, Server};
+
+/// Every server of the finished `deployment` reports where its time went,
+/// plausibly: some in Docker, no more in Docker, health check and drain
+/// than in all, and no more in all than between its start and end.
+fn assert_timings_plausible(deployment: &Value) {
+    let targets = deployment["targets"].as_array().expect("targets");
+    assert!(!targets.is_empty(), "{deployment}");
+    for target in targets {
+        let ms = |field: &str| {
+            target["timings"][field]
+                .as_i64()
+                .unwrap_or_else(|| panic!("no timings.{field}: {target}"))
+        };
+        let (total, docker, health, drain, servos) = (
+            ms("total_ms"),
+            ms("docker_ms"),
+            ms("health_wait_ms"),
+            ms("drain_ms"),
+            ms("servos_ms"),
+        );
+        assert!(docker > 0, "{target}");
+        assert!(health >= 0 && drain >= 0 && servos >= 0, "{target}");
+        assert!(docker + health + drain <= total, "{target}");
+        assert_eq!(docker + health + drain + servos, total, "{target}");
+        let at = |field: &str| {
+            DateTime::parse_from_rfc3339(target[field].as_str().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{field}: {e}: {target}"))
+        };
+        let span = (at("finished_at") - at("started_at")).num_milliseconds();
+        // The clock starts a moment before `started_at` is written.
+        assert!(
+            total <= span + 2_000,
+            "{total} ms in a {span} ms span: {target}"
+        );
+    }
+}
 
 async fn a_rollback_brings_back_the_image_and_the_values(backend: Backend) {
     let (fx, svc) = deploys(backend, 2).await;
@@ -63,6 +101,21 @@ async fn a_rollback_brings_back_the_image_and_the_values(backend: Backend) {
     assert_eq!(status, 200);
     let second = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(second["state"], "succeeded", "{second}");
+    assert_timings_plausible(&first);
+    assert_timings_plausible(&second);
+    let second_id = second["id"].as_str().expect("id");
+    let (status, events) = read_all(
+        &svc,
+        &format!("/api/v1/deployments/{second_id}/events"),
+        &deployer,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        events.matches(", ServOS ").count(),
+        fx.servers.len(),
+        "one time line per server: {events}"
+    );
     for host in fx.hosts() {
         assert_eq!(
             through_proxy(host, "blog.servos.internal").await,
