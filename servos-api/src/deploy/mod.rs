@@ -14,10 +14,13 @@
 //!   check, drain, ServOS's own).
 //! - `recovery.rs`: cleaning a server after an interrupted attempt.
 //! - `events.rs`: the step log, and its live stream for the UI.
+//! - `history.rs`: what pages read besides one job: its whole step log,
+//!   an application's current version.
 
 pub mod docker;
 pub mod events;
 pub mod health;
+pub mod history;
 pub mod plan;
 pub mod recovery;
 pub mod remote;

@@ -194,6 +194,11 @@ pages! {
     POST   "/apps/{id}/delete"          => Admin,   ui::apps::delete;
     POST   "/apps/{id}/env"             => Deployer, ui::app_env::change;
     POST   "/apps/{id}/env/reveal"      => Admin,   ui::app_env::reveal;
+    POST   "/apps/{id}/deploy"          => Deployer, ui::deployments::deploy;
+    GET    "/deployments"               => Viewer,  ui::deployments::list;
+    GET    "/deployments/{id}"          => Viewer,  ui::deployments::show;
+    POST   "/deployments/{id}/cancel"   => Deployer, ui::deployments::cancel;
+    POST   "/deployments/{id}/rollback" => Deployer, ui::deployments::rollback;
     GET    "/audit"                     => Admin,   ui::audit::list;
     GET    "/users"                     => Admin,   ui::users::list;
     POST   "/users"                     => Admin,   ui::users::create;

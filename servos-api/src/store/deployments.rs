@@ -119,6 +119,45 @@ pub fn list(
     query.load(conn)
 }
 
+/// Every state a deployment can be in.
+pub const STATES: [&str; 5] = [QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED];
+
+/// The newest deployment in one of `states` of every application that has
+/// one. One query (a correlated `NOT EXISTS` on the `(app_id, created_at)`
+/// index), for pages that list many applications.
+pub fn newest_per_app(conn: &mut DbConn, states: &[&str]) -> QueryResult<Vec<DeploymentRow>> {
+    let newer = diesel::alias!(deployments as newer);
+    let newer_ones = newer
+        .select(newer.field(deployments::id))
+        .filter(newer.field(deployments::app_id).eq(deployments::app_id))
+        .filter(newer.field(deployments::state).eq_any(states))
+        .filter(
+            newer
+                .field(deployments::created_at)
+                .gt(deployments::created_at)
+                .or(newer
+                    .field(deployments::created_at)
+                    .eq(deployments::created_at)
+                    .and(newer.field(deployments::id).gt(deployments::id))),
+        );
+    deployments::table
+        .select(DeploymentRow::as_select())
+        .filter(deployments::state.eq_any(states))
+        .filter(diesel::dsl::not(diesel::dsl::exists(newer_ones)))
+        .load(conn)
+}
+
+/// The newest succeeded deployment of application `app_id`, if any.
+pub fn last_succeeded(conn: &mut DbConn, app_id: &str) -> QueryResult<Option<DeploymentRow>> {
+    deployments::table
+        .filter(deployments::app_id.eq(app_id))
+        .filter(deployments::state.eq(SUCCEEDED))
+        .order((deployments::created_at.desc(), deployments::id.desc()))
+        .select(DeploymentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Locks (PostgreSQL) and returns up to `limit` ids from `candidates`,
 /// skipping rows another transaction holds.
 macro_rules! locked_ids {

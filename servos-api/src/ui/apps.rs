@@ -1,6 +1,7 @@
 //! Application pages: the list, the create and edit forms, and an
-//! application's page with its settings and its environment editor (names
-//! and flags shown, values never). Deployments will join this page.
+//! application's page with its settings, its environment editor (names and
+//! flags shown, values never) and its deployments (the current version, the
+//! Deploy button, the newest deployments).
 
 use std::collections::HashMap;
 
@@ -12,6 +13,7 @@ use crate::apps::env::{self, MaskedEnv};
 use crate::apps::health::HealthCheckSpec;
 use crate::apps::{self, App};
 use crate::credentials::registries;
+use crate::deploy::history::{self, AppDeploys};
 use crate::http::error::ApiError;
 use crate::servers;
 use crate::store::registries::RegistryRow;
@@ -19,9 +21,10 @@ use crate::store::registries::RegistryRow;
 use super::app_env::EnvEditor;
 use super::app_form::{self, AppValues, RENAMES};
 use super::chrome::Chrome;
+use super::deployments::AppDeployments;
 use super::flash::Flash;
 use super::form::{FieldErrors, Form};
-use super::views;
+use super::views::{self, Status};
 
 /// An application in a list.
 #[derive(Debug)]
@@ -40,6 +43,22 @@ pub struct AppItem {
     pub domain: Option<String>,
     /// Current environment version.
     pub env_version: i64,
+    /// What its servers run (the image by its short digest), once a
+    /// deployment succeeded.
+    pub running: Option<String>,
+    /// Its newest deployment.
+    pub last_deploy: Option<LastDeploy>,
+}
+
+/// An application's newest deployment, as a list shows it.
+#[derive(Debug)]
+pub struct LastDeploy {
+    /// Deployment id.
+    pub id: String,
+    /// Its state.
+    pub status: Status,
+    /// When it was asked for.
+    pub when: String,
 }
 
 impl AppItem {
@@ -58,7 +77,26 @@ impl AppItem {
             port: spec.container_port,
             domain: spec.domain,
             env_version: app.env_version,
+            running: None,
+            last_deploy: None,
         }
+    }
+
+    /// The same entry with its current version and newest deployment.
+    pub fn with_deploys(mut self, deploys: &HashMap<String, AppDeploys>) -> Self {
+        if let Some(deploys) = deploys.get(&self.id) {
+            self.running = deploys.current.as_ref().map(|row| {
+                row.image_digest
+                    .as_deref()
+                    .map_or_else(|| row.image.clone(), views::short_digest)
+            });
+            self.last_deploy = deploys.last.as_ref().map(|row| LastDeploy {
+                id: row.id.clone(),
+                status: views::deployment_status(&row.state),
+                when: views::when(row.created_at),
+            });
+        }
+        self
     }
 }
 
@@ -102,9 +140,11 @@ pub(super) struct ShowPage<'a> {
     pub(super) updated: String,
     pub(super) env: MaskedEnv,
     pub(super) editor: EnvEditor,
+    pub(super) deployments: AppDeployments,
 }
 
-async fn server_names(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
+/// Server names by id.
+pub(super) async fn server_names(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
     Ok(servers::list(state)
         .await?
         .into_iter()
@@ -116,10 +156,11 @@ async fn server_names(state: &AppState) -> Result<HashMap<String, String>, ApiEr
 pub async fn list(state: web::Data<AppState>, chrome: Chrome) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("apps");
     let names = server_names(&state).await?;
+    let deploys = history::per_app(&state).await?;
     let apps = apps::list(&state)
         .await?
         .into_iter()
-        .map(|app| AppItem::new(app, &names))
+        .map(|app| AppItem::new(app, &names).with_deploys(&deploys))
         .collect();
     chrome.ok(&ListPage {
         chrome: &chrome,
@@ -275,7 +316,8 @@ pub(super) async fn show_page<'a>(
     editor: EnvEditor,
 ) -> Result<ShowPage<'a>, ApiError> {
     let app = apps::get(state, id.clone()).await?;
-    let env = env::show(state, id).await?;
+    let env = env::show(state, id.clone()).await?;
+    let deployments = AppDeployments::load(state, &id, &app.spec.name).await?;
     let registry = match &app.spec.registry_id {
         Some(registry_id) => Some(
             registries::get(state, registry_id.clone())
@@ -311,6 +353,7 @@ pub(super) async fn show_page<'a>(
         app: AppItem::new(app, &server_names(state).await?),
         env,
         editor,
+        deployments,
     })
 }
 

@@ -20,10 +20,11 @@ use super::views;
 const PAGE_SIZE: i64 = 50;
 
 /// Target types a filter offers.
-const TARGET_TYPES: [&str; 11] = [
+const TARGET_TYPES: [&str; 12] = [
     "account",
     "api_token",
     "app",
+    "deployment",
     "env_set",
     "git_credential",
     "registry",
@@ -101,7 +102,7 @@ struct AuditPage<'a> {
     chrome: &'a Chrome,
     filters: Filters,
     actors: Vec<(String, String)>,
-    target_types: [&'static str; 11],
+    target_types: [&'static str; 12],
     entries: Vec<EntryItem>,
     newer: Option<String>,
     older: Option<String>,

@@ -1,6 +1,6 @@
-//! The dashboard: servers with their health, applications with their image
-//! and environment version, and (for admins) the newest audit entries; each
-//! empty section says what to do next.
+//! The dashboard: servers with their health, applications with what they
+//! run and how their last deployment went, the newest deployments, and (for admins) the
+//! newest audit entries; each empty section says what to do next.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -8,6 +8,7 @@ use askama::Template;
 use crate::app::AppState;
 use crate::apps;
 use crate::audit::read;
+use crate::deploy::history;
 use crate::http::error::ApiError;
 use crate::servers;
 use crate::store::audit_log::AuditFilter;
@@ -15,6 +16,7 @@ use crate::store::audit_log::AuditFilter;
 use super::apps::AppItem;
 use super::audit::EntryItem;
 use super::chrome::Chrome;
+use super::deployments::{self, DeploymentItem};
 use super::servers::ServerItem;
 
 /// How many audit entries the dashboard shows.
@@ -26,6 +28,7 @@ struct Dashboard<'a> {
     chrome: &'a Chrome,
     servers: Vec<ServerItem>,
     apps: Vec<AppItem>,
+    deployments: Vec<DeploymentItem>,
     entries: Vec<EntryItem>,
     ready: usize,
     attention: usize,
@@ -48,10 +51,16 @@ async fn load<'a>(state: &AppState, chrome: &'a Chrome) -> Result<Dashboard<'a>,
         .into_iter()
         .map(|(row, check)| ServerItem::new(row, check.as_ref()))
         .collect();
-    let apps = apps::list(state)
-        .await?
+    let app_rows = apps::list(state).await?;
+    let app_names = app_rows
+        .iter()
+        .map(|app| (app.id.clone(), app.spec.name.clone()))
+        .collect();
+    let deployments = deployments::recent(state, &app_names).await?;
+    let deploys = history::per_app(state).await?;
+    let apps = app_rows
         .into_iter()
-        .map(|app| AppItem::new(app, &names))
+        .map(|app| AppItem::new(app, &names).with_deploys(&deploys))
         .collect();
     let entries = if chrome.is_admin() {
         read::page(state, AuditFilter::default(), RECENT_ENTRIES)
@@ -69,6 +78,7 @@ async fn load<'a>(state: &AppState, chrome: &'a Chrome) -> Result<Dashboard<'a>,
         attention: servers.iter().filter(|s| s.status.tone == "bad").count(),
         servers,
         apps,
+        deployments,
         entries,
     })
 }

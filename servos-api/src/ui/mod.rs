@@ -18,6 +18,7 @@ pub mod chrome;
 pub mod credentials;
 pub mod csrf;
 pub mod dashboard;
+pub mod deployments;
 pub mod errors;
 pub mod flash;
 pub mod form;

@@ -279,8 +279,9 @@ fn back(id: &str) -> String {
     format!("/servers/{id}")
 }
 
-/// What a failed connection tells the admin (no secret is in these).
-fn failure(action: &str, e: ApiError) -> Result<Flash, ApiError> {
+/// What a failed request tells the user on the next page (no secret is in
+/// these); other errors stay errors.
+pub(super) fn failure(action: &str, e: ApiError) -> Result<Flash, ApiError> {
     match e {
         ApiError::Upstream(message) | ApiError::Conflict(message) => {
             Ok(Flash::error(format!("{action} failed: {message}")))

@@ -38,6 +38,49 @@ pub fn server_status(status: &str) -> Status {
     }
 }
 
+/// A deployment's state, or the step it reached on one server: green
+/// succeeded, red failed, grey waiting or cancelled, amber in between.
+pub fn deployment_status(state: &str) -> Status {
+    let tone = match state {
+        "succeeded" => "ok",
+        "failed" => "bad",
+        "pending" | "cancelled" => "neutral",
+        _ => "pending",
+    };
+    Status {
+        label: state.to_owned(),
+        tone,
+    }
+}
+
+/// How long something took, to the second (`42s`, `3m 05s`, `1h 02m`).
+pub fn duration(from: NaiveDateTime, to: NaiveDateTime) -> String {
+    let secs = (to - from).num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// The time of day of a log line: `20:42:07`.
+pub fn clock(at: NaiveDateTime) -> String {
+    at.format("%H:%M:%S").to_string()
+}
+
+/// An image digest cut to what tells images apart by eye
+/// (`web@sha256:0123456789ab…`); other text unchanged.
+pub fn short_digest(digest: &str) -> String {
+    const SHOWN_HEX: usize = 12;
+    let end = digest
+        .find("sha256:")
+        .map(|at| at + "sha256:".len() + SHOWN_HEX);
+    match end.and_then(|end| digest.get(..end)) {
+        Some(head) if head.len() < digest.len() => format!("{head}…"),
+        _ => digest.to_owned(),
+    }
+}
+
 /// Bytes as people read them (`12.3 GiB`).
 pub fn bytes(count: i64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -82,5 +125,20 @@ mod tests {
         assert_eq!(cpus(500), "0.5");
         assert_eq!(cpus(2000), "2");
         assert_eq!(cpus(1250), "1.25");
+        assert_eq!(deployment_status("running").tone, "pending");
+        assert_eq!(deployment_status("failed").tone, "bad");
+        assert_eq!(deployment_status("checking").tone, "pending");
+        assert_eq!(deployment_status("pending").tone, "neutral");
+        let at = |secs| chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc());
+        let (Some(start), Some(short), Some(long)) = (at(0), at(42), at(3725)) else {
+            panic!("valid times");
+        };
+        assert_eq!(duration(start, short), "42s");
+        assert_eq!(duration(start, long), "1h 02m");
+        assert_eq!(duration(short, start), "0s");
+        assert_eq!(clock(long), "01:02:05");
+        let digest = format!("web@sha256:{}", "ab".repeat(32));
+        assert_eq!(short_digest(&digest), "web@sha256:abababababab…");
+        assert_eq!(short_digest("web:1"), "web:1");
     }
 }

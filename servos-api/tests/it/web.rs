@@ -1,11 +1,12 @@
 //! The web UI in-process, on both backends: pages per role, CSRF, viewers
-//! without edit controls, forms that keep input and show errors, and
-//! canary secrets that never reach a page. Helpers shared by these tests
-//! and the route walk in `tiers.rs` live here.
+//! without edit controls, forms that keep input and show errors, the
+//! deployment pages, and canary secrets that never reach a page. Helpers
+//! shared by these tests and the route walk in `tiers.rs` live here.
 
 mod accounts;
 mod canaries;
 mod csrf;
+mod deployments;
 mod forms;
 mod pages;
 mod session;
@@ -220,6 +221,8 @@ pub(crate) struct World {
     pub app: String,
     pub registry: String,
     pub git: String,
+    /// A queued deployment of the application.
+    pub deployment: String,
 }
 
 async fn created<S, B>(svc: &S, token: &str, path: &str, body: serde_json::Value) -> String
@@ -234,6 +237,23 @@ where
     )
     .await;
     assert_eq!(status, 201, "POST {path}: {body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// Queues a deployment of application `app` through the API; returns its id.
+pub(crate) async fn queue_deployment<S, B>(svc: &S, token: &str, app: &str) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let path = format!("/api/v1/apps/{app}/deploy");
+    let (status, _, body) = send(
+        svc,
+        json_req("POST", &path, ip(9), json!({}))
+            .insert_header(("Authorization", format!("Bearer {token}"))),
+    )
+    .await;
+    assert_eq!(status, 202, "POST {path}: {body}");
     body["id"].as_str().expect("id").to_owned()
 }
 
@@ -281,12 +301,14 @@ where
             "health_check": {"http": {"path": "/up"}}}),
     )
     .await;
+    let deployment = queue_deployment(svc, &sessions.who.deployer_token, &app).await;
     World {
         key,
         server,
         app,
         registry,
         git,
+        deployment,
     }
 }
 
@@ -298,6 +320,8 @@ pub(crate) fn concrete(pattern: &str, world: &World) -> String {
         &world.key
     } else if pattern.starts_with("/apps/") {
         &world.app
+    } else if pattern.starts_with("/deployments/") {
+        &world.deployment
     } else {
         ""
     };

@@ -1,10 +1,13 @@
 //! Canary secrets entered through the UI's own forms (an imported SSH key
 //! and its passphrase, a registry password, a git token, application
 //! environment values, a user's password) appear in no page's HTML, for
-//! any role; only the explicit reveal answers with one.
+//! any role, deployment pages included (a deployment of those values
+//! queued and failed by a worker); only the explicit reveal answers with one.
 
 use std::process::Command;
+use std::time::Duration;
 
+use servos_api::deploy::Engine;
 use servos_api::http::routes::{self, Surface};
 
 use super::{concrete, get, post, sessions, Page, World};
@@ -156,6 +159,22 @@ async fn canaries_never_reach_a_page(backend: Backend) {
     .await;
     assert_eq!(refused.status, 422);
     answers.push_str(&refused.html);
+    // A deployment of those values, which a worker fails (the server was
+    // never commissioned), with its step log.
+    let deploy = post(&svc, &format!("/apps/{app_id}/deploy"), admin, &[]).await;
+    assert_eq!(deploy.status, 303, "{}", deploy.html);
+    answers.push_str(&deploy.html);
+    let deployment = id_after(&deploy, "/deployments/");
+    let engine = Engine::start(app.state.clone()).expect("engine");
+    let ended = crate::deployments::finished(
+        &svc,
+        &s.who.deployer_token,
+        &deployment,
+        Duration::from_secs(30),
+    )
+    .await;
+    drop(engine);
+    assert_eq!(ended["state"], "failed", "{ended}");
 
     let world = World {
         key: key.clone(),
@@ -163,6 +182,7 @@ async fn canaries_never_reach_a_page(backend: Backend) {
         app: app_id.clone(),
         registry: String::new(),
         git: String::new(),
+        deployment,
     };
     let mut pages = 0;
     for spec in routes::table()

@@ -24,6 +24,8 @@ fn concrete_post(pattern: &str, w: &World) -> String {
         &w.git
     } else if pattern.starts_with("/apps/") {
         &w.app
+    } else if pattern.starts_with("/deployments/") {
+        &w.deployment
     } else {
         "00000000-0000-4000-8000-000000000000"
     };
@@ -52,6 +54,7 @@ where
         "/api/v1/registries",
         "/api/v1/git-credentials",
         "/api/v1/apps",
+        "/api/v1/deployments",
     ] {
         let (status, _, body) = send(
             svc,
@@ -227,6 +230,9 @@ async fn viewer_posts_are_refused_by_tier(backend: Backend) {
         format!("{app_path}/env"),
         format!("{app_path}/env/reveal"),
         format!("{app_path}/delete"),
+        format!("{app_path}/deploy"),
+        format!("/deployments/{}/cancel", w.deployment),
+        format!("/deployments/{}/rollback", w.deployment),
         "/users".to_owned(),
     ] {
         // A valid token for the viewer's own session: only the tier refuses.

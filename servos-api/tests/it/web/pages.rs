@@ -84,6 +84,8 @@ async fn viewers_see_no_edit_controls(backend: Backend) {
         "/credentials/ssh-keys/{id}",
         "/apps",
         "/apps/{id}",
+        "/deployments",
+        "/deployments/{id}",
         "/tokens",
     ] {
         let path = concrete(pattern, &w);
@@ -111,6 +113,9 @@ async fn viewers_see_no_edit_controls(backend: Backend) {
             ">Delete",
             ">Commission<",
             ">Run a health check<",
+            ">Deploy<",
+            ">Cancel<",
+            ">Roll back",
         ] {
             assert!(
                 !page.html.contains(control),
@@ -122,6 +127,18 @@ async fn viewers_see_no_edit_controls(backend: Backend) {
     let deployer_app = get(&svc, &format!("/apps/{}", w.app), Some(&s.deployer)).await;
     assert!(deployer_app.html.contains(&format!("/apps/{}/edit", w.app)));
     assert!(deployer_app.html.contains(&format!("/apps/{}/env", w.app)));
+    assert!(deployer_app
+        .html
+        .contains(&format!("/apps/{}/deploy", w.app)));
+    let deployer_deployment = get(
+        &svc,
+        &format!("/deployments/{}", w.deployment),
+        Some(&s.deployer),
+    )
+    .await;
+    assert!(deployer_deployment
+        .html
+        .contains(&format!("/deployments/{}/cancel", w.deployment)));
     assert!(!deployer_app.html.contains("/delete"), "only admins delete");
     let admin_server = get(&svc, &format!("/servers/{}", w.server), Some(&s.admin)).await;
     assert!(admin_server.html.contains("Commission"));
