@@ -1,8 +1,9 @@
-//! Web UI render benchmark: the server-side time to answer the dashboard
-//! and the application list (database reads, template rendering and the
-//! whole middleware stack, in-process, no network) with 100 applications on
-//! 10 servers and 1,000 audit entries, on SQLite and (when
-//! `SERVOS_BENCH_PG_URL` is set) PostgreSQL.
+//! Web UI render benchmark: the server-side time to answer each main page
+//! (database reads, template rendering and the whole middleware stack,
+//! in-process, no network) with 100 applications on 10 servers, 1,000
+//! finished deployments (two servers and a dozen log lines each) and 1,000
+//! audit entries, on SQLite and (when `SERVOS_BENCH_PG_URL` is set)
+//! PostgreSQL.
 //!
 //! Run with `cargo run --release -p servos-api --example bench_ui`.
 
@@ -21,13 +22,19 @@ use servos_api::audit::{AuditEvent, Origin};
 use servos_api::config::Config;
 use servos_api::credentials::ssh_keys::{self, KeyKind, KeySource};
 use servos_api::servers::{self, NewServer};
-use servos_api::store::DatabaseTarget;
+use servos_api::store::deployment_logs::{self, LogRow};
+use servos_api::store::deployment_targets::{self, TargetRow, TargetTimings};
+use servos_api::store::deployments::{self, DeploymentRow};
+use servos_api::store::{self, DatabaseTarget, DbConn};
 use servos_common::master_key::MasterKey;
 use servos_common::secret::SecretText;
 
 const APPS: usize = 100;
 const SERVERS: usize = 10;
 const AUDIT_ENTRIES: usize = 1_000;
+const DEPLOYMENTS: usize = 1_000;
+/// Log lines per server of a seeded deployment.
+const LOG_LINES: usize = 6;
 const ROUNDS: usize = 200;
 const PASSWORD: &str = "a benchmark password";
 
@@ -42,17 +49,26 @@ async fn main() -> anyhow::Result<()> {
         targets.push(("postgres", DatabaseTarget::Postgres(url)));
     }
     println!(
-        "{APPS} applications on {SERVERS} servers, {AUDIT_ENTRIES} audit entries; {ROUNDS} requests per page, in-process"
+        "{APPS} applications on {SERVERS} servers, {DEPLOYMENTS} deployments, {AUDIT_ENTRIES} audit entries; {ROUNDS} requests per page, in-process"
     );
     println!(
         "{:<10} {:<12} {:>9} {:>9} {:>9} {:>9}",
         "backend", "page", "min ms", "p50 ms", "p95 ms", "KiB"
     );
     for (name, target) in targets {
-        let state = seeded(scratch.path(), target).await?;
+        let (state, seeded) = seeded(scratch.path(), target).await?;
         let cookie = login(&state).await?;
         let svc = test::init_service(app(state.clone())).await;
-        for (page, path) in [("dashboard", "/"), ("apps list", "/apps")] {
+        let pages = [
+            ("dashboard", "/".to_owned()),
+            ("apps list", "/apps".to_owned()),
+            ("app", format!("/apps/{}", seeded.app)),
+            ("deployments", "/deployments".to_owned()),
+            ("deployment", format!("/deployments/{}", seeded.deployment)),
+            ("audit log", "/audit".to_owned()),
+        ];
+        for (page, path) in pages {
+            let path = path.as_str();
             let mut times = Vec::with_capacity(ROUNDS);
             let mut size = 0;
             for round in 0..ROUNDS + 10 {
@@ -88,8 +104,19 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A fresh database with the admin, servers, applications and audit entries.
-async fn seeded(dir: &std::path::Path, target: DatabaseTarget) -> anyhow::Result<AppState> {
+/// What the pages measured are about: one application and its newest
+/// deployment.
+struct Seeded {
+    app: String,
+    deployment: String,
+}
+
+/// A fresh database with the admin, servers, applications, deployments and
+/// audit entries.
+async fn seeded(
+    dir: &std::path::Path,
+    target: DatabaseTarget,
+) -> anyhow::Result<(AppState, Seeded)> {
     let data = dir.join(format!("data-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data)?;
     let mut config = Config::new(data.clone(), target);
@@ -133,6 +160,7 @@ async fn seeded(dir: &std::path::Path, target: DatabaseTarget) -> anyhow::Result
     )
     .await?;
     let mut server_ids = Vec::new();
+    let mut app_ids = Vec::new();
     for i in 0..SERVERS {
         let new = NewServer {
             name: format!("web-{i}"),
@@ -173,8 +201,16 @@ async fn seeded(dir: &std::path::Path, target: DatabaseTarget) -> anyhow::Result
             labels: Default::default(),
             domain: Some(format!("app-{i}.example.com")),
         };
-        apps::create(&state, origin.clone(), principal.clone(), new).await?;
+        app_ids.push(
+            apps::create(&state, origin.clone(), principal.clone(), new)
+                .await?
+                .id,
+        );
     }
+    let deployment = {
+        let mut conn = state.pool.get()?;
+        seed_deployments(&mut conn, &app_ids, &server_ids)?
+    };
     let written = {
         let mut conn = state.pool.get()?;
         servos_api::store::audit_log::last(&mut conn)?.map_or(0, |row| row.seq as usize)
@@ -191,7 +227,109 @@ async fn seeded(dir: &std::path::Path, target: DatabaseTarget) -> anyhow::Result
             .audited(origin.clone(), move |_| Ok(((), event)))
             .await?;
     }
-    Ok(state)
+    let app = app_ids.first().context("no application")?.clone();
+    Ok((state, Seeded { app, deployment }))
+}
+
+/// Stores [`DEPLOYMENTS`] finished deployments spread over the
+/// applications (every tenth failed on its second server), each with its
+/// targets and log; returns the id of the newest one of the first
+/// application.
+fn seed_deployments(
+    conn: &mut DbConn,
+    app_ids: &[String],
+    server_ids: &[String],
+) -> anyhow::Result<String> {
+    let start = store::now() - chrono::Duration::days(30);
+    let mut newest = String::new();
+    store::tx::write(conn, |conn| -> anyhow::Result<()> {
+        for n in 0..DEPLOYMENTS {
+            let app = n % app_ids.len();
+            let at = start + chrono::Duration::minutes(n as i64 * 30);
+            let failed = n % 10 == 9;
+            let id = uuid::Uuid::new_v4().to_string();
+            let digest = format!("registry.example.com/team/app-{app}@sha256:{n:064x}");
+            deployments::insert(
+                conn,
+                &DeploymentRow {
+                    id: id.clone(),
+                    app_id: app_ids[app].clone(),
+                    image: format!("registry.example.com/team/app-{app}:1.{n}.0"),
+                    image_digest: Some(digest.clone()),
+                    env_version: (n / app_ids.len()) as i64,
+                    state: if failed {
+                        deployments::FAILED
+                    } else {
+                        deployments::SUCCEEDED
+                    }
+                    .into(),
+                    reason: failed.then(|| "web-1: the health check failed 3 times".to_owned()),
+                    rollback_of: None,
+                    requested_by: "system".into(),
+                    cancel_requested: false,
+                    worker: None,
+                    lease_until: None,
+                    attempt: 1,
+                    created_at: at,
+                    started_at: Some(at),
+                    finished_at: Some(at + chrono::Duration::seconds(40)),
+                },
+            )?;
+            let servers = [
+                &server_ids[app % server_ids.len()],
+                &server_ids[(app + 1) % server_ids.len()],
+            ];
+            let mut seq = 0;
+            for (i, server) in servers.into_iter().enumerate() {
+                let target_failed = failed && i == 1;
+                deployment_targets::insert(
+                    conn,
+                    &TargetRow {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        deployment_id: id.clone(),
+                        server_id: server.clone(),
+                        state: if target_failed {
+                            deployment_targets::FAILED
+                        } else {
+                            deployment_targets::SUCCEEDED
+                        }
+                        .into(),
+                        container: Some(format!("servos-app-{app}-{n}")),
+                        host_port: Some(32768 + n as i32 % 1000),
+                        image_digest: Some(digest.clone()),
+                        reason: target_failed.then(|| "the health check failed 3 times".to_owned()),
+                        started_at: Some(at),
+                        finished_at: Some(at + chrono::Duration::seconds(40)),
+                        updated_at: at,
+                        timings: TargetTimings {
+                            total_ms: Some(2_400),
+                            docker_ms: Some(1_900),
+                            health_wait_ms: Some(60),
+                            drain_ms: Some(40),
+                        },
+                    },
+                )?;
+                for line in 0..LOG_LINES {
+                    seq += 1;
+                    deployment_logs::append(
+                        conn,
+                        &LogRow {
+                            deployment_id: id.clone(),
+                            seq,
+                            server_id: Some(server.clone()),
+                            at: at + chrono::Duration::seconds(seq),
+                            text: format!("step {line}: docker pull registry.example.com/team/app-{app}:1.{n}.0"),
+                        },
+                    )?;
+                }
+            }
+            if app == 0 {
+                newest = id;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(newest)
 }
 
 /// A session cookie for the admin.

@@ -39,6 +39,8 @@ tasks:
                    on SQLite and on PostgreSQL
   bench vault      envelope throughput for 1 KiB values, and the time to rotate
                    the data key over 100,000 secrets on SQLite and on PostgreSQL
+  bench ui         server-side render time of the web UI's main pages with 100 apps,
+                   1,000 deployments and 1,000 audit entries, on SQLite and PostgreSQL
   bench ssh        time to run `true` on 1, 10 and 50 lab hosts through ServOS, an
                    OpenSSH loop (without and with ControlMaster) and Ansible
   bench deploy     zero-downtime redeploy of one app to 1, 10 and 30 lab Docker hosts

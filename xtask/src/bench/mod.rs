@@ -1,16 +1,17 @@
 //! `cargo xtask bench api`: throughput, p99 latency and peak memory of an
 //! authenticated read (`GET /api/v1/me` with an API token), on SQLite and
-//! PostgreSQL; `cargo xtask bench vault`: see `vault.rs`; `cargo xtask bench
-//! ssh`: see `ssh.rs`; `cargo xtask bench deploy`: see `deploy.rs`.
+//! PostgreSQL; `cargo xtask bench vault` and `cargo xtask bench ui`: see
+//! `example.rs`; `cargo xtask bench ssh`: see `ssh.rs`; `cargo xtask bench
+//! deploy`: see `deploy.rs`.
 //!
 //! The server inherits xtask's environment, so settings such as the rate
 //! limit can be raised for a run by exporting them before `cargo xtask bench api`.
 
 mod curl;
 mod deploy;
+mod example;
 mod server;
 mod ssh;
-mod vault;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -30,10 +31,11 @@ const PASSWORD: &str = "bench-password-123456";
 pub fn main(args: &[String]) -> Result<()> {
     match args {
         [name] if name == "api" => api(),
-        [name] if name == "vault" => vault::run(),
+        [name] if name == "vault" => example::run("bench_vault"),
+        [name] if name == "ui" => example::run("bench_ui"),
         [name] if name == "ssh" => ssh::run(),
         [name] if name == "deploy" => deploy::run(),
-        _ => bail!("usage: cargo xtask bench api|vault|ssh|deploy"),
+        _ => bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy"),
     }
 }
 
