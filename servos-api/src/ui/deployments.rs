@@ -347,15 +347,28 @@ pub async fn deploy(
         app_id.clone(),
     )
     .await;
+    let back = format!("/apps/{app_id}");
+    open_queued(&chrome, queued, "Deployment", "Deploying", &back)
+}
+
+/// Opens the page of a deployment just queued (`what` names it in the
+/// flash), or goes `back` saying why `action` failed.
+fn open_queued(
+    chrome: &Chrome,
+    queued: Result<Deployment, ApiError>,
+    what: &str,
+    action: &str,
+    back: &str,
+) -> Result<HttpResponse, ApiError> {
     Ok(match queued {
         Ok(Deployment { row, .. }) => {
             let text = format!(
-                "Deployment queued: {} with environment version {}.",
+                "{what} queued: {} with environment version {}.",
                 row.image, row.env_version
             );
             chrome.redirect(&page_of(&row.id), Flash::success(text))
         }
-        Err(e) => chrome.redirect(&format!("/apps/{app_id}"), failure("Deploying", e)?),
+        Err(e) => chrome.redirect(back, failure(action, e)?),
     })
 }
 
@@ -403,16 +416,6 @@ pub async fn rollback(
         id.clone(),
     )
     .await;
-    Ok(match queued {
-        Ok(Deployment { row, .. }) => {
-            let text = format!(
-                "Rollback to deployment {} queued: {} with environment version {}.",
-                short_id(&id),
-                row.image,
-                row.env_version
-            );
-            chrome.redirect(&page_of(&row.id), Flash::success(text))
-        }
-        Err(e) => chrome.redirect(&page_of(&id), failure("Rolling back", e)?),
-    })
+    let what = format!("Rollback to deployment {}", short_id(&id));
+    open_queued(&chrome, queued, &what, "Rolling back", &page_of(&id))
 }
