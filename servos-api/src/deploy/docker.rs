@@ -118,8 +118,10 @@ pub struct RunSpec<'a> {
     pub restart: &'a RestartPolicy,
     /// Resource limits.
     pub limits: &'a Limits,
-    /// The port the container listens on (published on the server's loopback).
+    /// The port the container listens on.
     pub container_port: u16,
+    /// The server's loopback port it is published on (see `ports.rs`).
+    pub host_port: u16,
     /// Directory of file secrets, mounted read-only at `/run/secrets`.
     pub secrets_dir: Option<&'a str>,
     /// The image (checked by [`is_plain_image`]).
@@ -147,12 +149,25 @@ pub fn run_command(spec: &RunSpec<'_>) -> String {
     if let Some(milli) = spec.limits.milli_cpus {
         parts.push(format!("--cpus {}.{:03}", milli / 1000, milli % 1000));
     }
-    parts.push(format!("-p 127.0.0.1::{}", spec.container_port));
+    parts.push(format!(
+        "-p 127.0.0.1:{}:{}",
+        spec.host_port, spec.container_port
+    ));
     if let Some(dir) = spec.secrets_dir {
         parts.push(format!("-v {}:/run/secrets:ro", quote(dir)));
     }
     parts.push(format!("-- {}", spec.image));
     parts.join(" ")
+}
+
+/// Prints the host ports of every ServOS container (running or not), one
+/// a line: those it asked for and those it has.
+pub fn host_ports_command() -> String {
+    let ports = "{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{println .HostPort}}{{end}}{{end}}\
+                 {{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{println .HostPort}}{{end}}{{end}}";
+    format!(
+        "docker ps -aq --filter label={APP_LABEL} | xargs -r docker container inspect --format '{ports}'"
+    )
 }
 
 /// The loopback port from `docker port` output (`127.0.0.1:49153`).
@@ -263,6 +278,7 @@ mod tests {
                 milli_cpus: Some(1500),
             },
             container_port: 8080,
+            host_port: 20001,
             secrets_dir: Some("/run/servos/secrets/tgt"),
             image: "busybox:1",
         });
@@ -271,7 +287,7 @@ mod tests {
             "docker run -d --name servos-web-1 --env-file /var/lib/servos/secrets/t.env \
              --label servos.app=app --label servos.deployment=dep --label servos.target=tgt \
              --label 'team=a b' --restart unless-stopped --memory 67108864b --cpus 1.500 \
-             -p 127.0.0.1::8080 -v /run/servos/secrets/tgt:/run/secrets:ro -- busybox:1"
+             -p 127.0.0.1:20001:8080 -v /run/servos/secrets/tgt:/run/secrets:ro -- busybox:1"
         );
     }
 

@@ -10,6 +10,7 @@
 //!   `health.rs` checks the new container, `retire.rs` drains and removes
 //!   the old one.
 //! - `remote.rs`, `docker.rs`: paths on the server and Docker commands.
+//! - `ports.rs`: the loopback port each new container is published on.
 //! - `timings.rs`: where a server's share spends its time (Docker, health
 //!   check, drain, ServOS's own).
 //! - `recovery.rs`: cleaning a server after an interrupted attempt.
@@ -22,6 +23,7 @@ pub mod events;
 pub mod health;
 pub mod history;
 pub mod plan;
+pub mod ports;
 pub mod recovery;
 pub mod remote;
 pub mod requests;
@@ -31,6 +33,7 @@ pub mod server_steps;
 pub mod timings;
 pub mod worker;
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
@@ -58,6 +61,8 @@ pub struct DeploySettings {
     pub proxy_tls: TlsMode,
     /// Attempts (first run and take-overs) before a job is failed.
     pub max_attempts: i32,
+    /// The loopback ports of a server that containers are published on.
+    pub host_ports: RangeInclusive<u16>,
 }
 
 impl Default for DeploySettings {
@@ -70,6 +75,7 @@ impl Default for DeploySettings {
             poll: Duration::from_secs(1),
             proxy_tls: TlsMode::Acme,
             max_attempts: 3,
+            host_ports: ports::RANGE,
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The steps of a deployment on one server, over one SSH session: proxy
 //! ready, registry login and pull, digest, env file and file secrets,
-//! `docker run`, env file deleted, health check, proxy switched, old
-//! container drained and removed. A failure before the switch removes
-//! what this attempt made (new container, env file, secrets) and leaves
-//! the old container serving; the env file is removed on every path.
-//! Where the share's time went (`timings.rs`) is logged and recorded with
-//! its end.
+//! `docker run` on a free loopback port (`ports.rs`), env file deleted,
+//! health check, proxy switched, old container drained and removed. A
+//! failure before the switch removes what this attempt made (new
+//! container, env file, secrets) and leaves the old container serving; the
+//! env file is removed on every path. Where the share's time went
+//! (`timings.rs`) is logged and recorded with its end.
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -19,6 +19,7 @@ use super::docker::{self, quote, RunSpec};
 use super::events::LogWriter;
 use super::health::health_check;
 use super::plan::Plan;
+use super::ports;
 use super::remote::{self, TargetPaths, SECRETS_DIR};
 use super::retire::{remove_container, retire_old};
 use super::run::JobFlags;
@@ -348,8 +349,10 @@ async fn pull(
     Ok(resolved)
 }
 
-/// Writes the env file and file secrets, runs the container, deletes the
-/// env file (whatever `docker run` did), and returns the published port.
+/// Writes the env file and file secrets, runs the container on a free
+/// loopback port (another one when that port was taken meanwhile), deletes
+/// the env file after each `docker run` (whatever it did), and returns the
+/// port.
 async fn start(
     job: TargetJob<'_>,
     session: &Session,
@@ -373,44 +376,55 @@ async fn start(
         }
         Some(paths.file_secrets.as_str())
     };
-    session
-        .write_file(&paths.env_file, 0o600, plan.env_file.expose().as_bytes())
-        .await?;
-    let command = docker::run_command(&RunSpec {
-        name: container,
-        env_file: &paths.env_file,
-        ids: (&plan.app.id, &plan.deployment.id, &job.target.id),
-        labels: &spec.labels,
-        restart: &spec.restart_policy,
-        limits: &spec.limits,
-        container_port: spec.container_port,
-        secrets_dir,
-        image,
-    });
-    job.say(format!("starting container {container}")).await;
-    let ran = docker::run(session, &command, None).await;
-    // Deleted as soon as docker run returns, started or not.
-    let removed = session.remove_file(&paths.env_file).await;
-    ran?.success("docker run")?;
-    removed?;
-    job.say("container started; env file deleted").await;
-    let output = docker::run(
-        session,
-        &format!(
-            "docker port {} {}/tcp",
-            quote(container),
-            spec.container_port
-        ),
-        None,
-    )
-    .await?
-    .success("docker port")?;
-    docker::parse_port(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
-        StepError::failed(format!(
-            "the container does not publish port {} on 127.0.0.1",
-            spec.container_port
-        ))
-    })
+    let range = &job.settings.host_ports;
+    let listed = docker::run(session, &ports::used_command(), None).await?;
+    let mut used = ports::parse_used(&String::from_utf8_lossy(&listed.stdout));
+    let mut attempt = 1;
+    loop {
+        let port = ports::pick(range, &used).ok_or_else(|| {
+            StepError::failed(format!(
+                "no free loopback port in {}-{}",
+                range.start(),
+                range.end()
+            ))
+        })?;
+        session
+            .write_file(&paths.env_file, 0o600, plan.env_file.expose().as_bytes())
+            .await?;
+        let command = docker::run_command(&RunSpec {
+            name: container,
+            env_file: &paths.env_file,
+            ids: (&plan.app.id, &plan.deployment.id, &job.target.id),
+            labels: &spec.labels,
+            restart: &spec.restart_policy,
+            limits: &spec.limits,
+            container_port: spec.container_port,
+            host_port: port,
+            secrets_dir,
+            image,
+        });
+        job.say(format!("starting container {container} on port {port}"))
+            .await;
+        let ran = docker::run(session, &command, None).await;
+        // Deleted as soon as docker run returns, started or not.
+        let removed = session.remove_file(&paths.env_file).await;
+        let ran = ran?;
+        let taken =
+            ran.exit_status != Some(0) && ports::is_taken(&String::from_utf8_lossy(&ran.stderr));
+        if taken && attempt < ports::ATTEMPTS {
+            removed?;
+            job.say(format!("port {port} was taken meanwhile; trying another"))
+                .await;
+            remove_container(session, container).await?;
+            used.insert(port);
+            attempt += 1;
+            continue;
+        }
+        ran.success("docker run")?;
+        removed?;
+        job.say("container started; env file deleted").await;
+        return Ok(port);
+    }
 }
 
 /// After a failure before the switch: removes the new container, the file

@@ -7,6 +7,7 @@ mod failures;
 mod file_secrets;
 mod jobs;
 mod registry;
+mod restarts;
 mod secrets;
 mod timing;
 mod unreachable;
@@ -88,7 +89,8 @@ const IMAGES: [(&str, &str, &str); 5] = [
     ),
 ];
 
-fn docker_ok(host: &Host, args: &[&str]) -> String {
+/// The output of `docker args` on `host`, which must succeed.
+pub(crate) fn docker_ok(host: &Host, args: &[&str]) -> String {
     let output = host.docker(args);
     assert!(
         output.status.success(),
@@ -291,6 +293,20 @@ where
         DEPLOY_WITHIN,
     )
     .await
+}
+
+/// Creates the web application `name` of `image` on the fixture's servers
+/// and deploys it; returns its id once the deployment succeeded.
+pub(crate) async fn deployed_web_app<S, B>(svc: &S, fx: &Deploys, name: &str, image: &str) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let token = &fx.who.deployer_token;
+    let app_id = create_app(svc, token, web_app(name, image, &fx.servers)).await;
+    let deployed = deploy(svc, token, &app_id).await;
+    assert_eq!(deployed["state"], "succeeded", "{deployed}");
+    app_id
 }
 
 /// The names of the application's containers on `host` (running or not).

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use crate::process::{self, PATH};
 use crate::tools::{DockerTools, Tools};
 use crate::{LabError, TEST_IMAGE};
@@ -86,6 +88,37 @@ pub(crate) fn start(
         || UnixStream::connect(&containerd_socket).is_ok(),
     )?;
 
+    start_dockerd(tools, dir, netns, cgroup_parent, children, deadline)?;
+    let socket = socket(dir);
+    process::run(
+        cli(docker, &socket)
+            .args([
+                "import",
+                "--change",
+                "ENV PATH=/bin",
+                "--change",
+                "CMD [\"sh\"]",
+            ])
+            .arg(image_tar)
+            .arg(TEST_IMAGE),
+    )?;
+    Ok(())
+}
+
+/// Starts the dockerd of the host whose directory is `dir` (its containerd runs
+/// already) and returns once its client answers, at the latest by `deadline`. The
+/// process is pushed to `children` as it starts.
+fn start_dockerd(
+    tools: &Tools,
+    dir: &Path,
+    netns: &Path,
+    cgroup_parent: &str,
+    children: &mut Vec<Child>,
+    deadline: Instant,
+) -> Result<(), LabError> {
+    let docker = tools.docker()?;
+    let d = dir.display();
+    let containerd_socket = dir.join("containerd.sock");
     // dockerd reads /etc/docker/daemon.json unless told otherwise; the lab's daemons
     // must not pick up the machine's settings. dockerd 20.10 writes a trust key to
     // /etc/docker/key.json, a race when several start at once; later ones have none.
@@ -126,19 +159,31 @@ pub(crate) fn start(
             .status()
             .is_ok_and(|status| status.success())
     })?;
-    process::run(
-        cli(docker, &socket)
-            .args([
-                "import",
-                "--change",
-                "ENV PATH=/bin",
-                "--change",
-                "CMD [\"sh\"]",
-            ])
-            .arg(image_tar)
-            .arg(TEST_IMAGE),
-    )?;
     Ok(())
+}
+
+/// Stops the host's dockerd (the last of `children`), which stops its containers as
+/// a shutdown does, and starts it again with the same state; returns once it
+/// answers. Containers come back as their restart policies say.
+pub(crate) fn restart_dockerd(
+    tools: &Tools,
+    dir: &Path,
+    netns: &Path,
+    cgroup_parent: &str,
+    children: &mut Vec<Child>,
+) -> Result<(), LabError> {
+    let Some(mut dockerd) = children.pop() else {
+        return Err(LabError::InvalidRequest(format!(
+            "{} runs no Docker daemon",
+            dir.display()
+        )));
+    };
+    process::signal(dockerd.id(), Signal::SIGTERM);
+    dockerd
+        .wait()
+        .map_err(|error| LabError::io(format!("wait for dockerd of {}", dir.display()), error))?;
+    let deadline = Instant::now() + READY_WITHIN;
+    start_dockerd(tools, dir, netns, cgroup_parent, children, deadline)
 }
 
 /// Starts `command` inside the namespace `netns`, with a clean environment and its

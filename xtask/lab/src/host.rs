@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::plan::{self, HostAddresses, NETNS_DIR};
 use crate::process::{self, PATH};
@@ -40,7 +40,7 @@ pub struct Host {
     /// The host's sshd.
     sshd: Sshd,
     /// containerd and dockerd, when the host runs Docker.
-    daemons: Vec<Child>,
+    daemons: Mutex<Vec<Child>>,
     /// The programs the host's commands use.
     tools: Arc<Tools>,
 }
@@ -74,7 +74,7 @@ impl Host {
             netns,
             cgroup_parent: format!("{}/{name}", plan::cgroup_parent(slot)),
             sshd,
-            daemons: Vec::new(),
+            daemons: Mutex::new(Vec::new()),
             tools: Arc::clone(tools),
             name,
         }
@@ -109,7 +109,9 @@ impl Host {
                 &self.netns,
                 &self.cgroup_parent,
                 image_tar,
-                &mut self.daemons,
+                self.daemons
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner),
             )?;
         }
         Ok(())
@@ -118,7 +120,11 @@ impl Host {
     /// Reaps the host's daemons after the teardown killed them (or kills them now).
     pub(crate) fn reap(&mut self) {
         self.sshd.stop();
-        for mut daemon in self.daemons.drain(..) {
+        let daemons = self
+            .daemons
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for mut daemon in daemons.drain(..) {
             let _ = daemon.kill();
             let _ = daemon.wait();
         }
@@ -127,7 +133,10 @@ impl Host {
     /// Lets the host's daemons run on after this process ends.
     pub(crate) fn detach(&mut self) {
         self.sshd.detach();
-        self.daemons.clear();
+        self.daemons
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// The fingerprint of the host key sshd presents, as `ssh-keygen -lf` prints it
@@ -170,6 +179,27 @@ impl Host {
     pub fn replace_host_key(&self, key: HostKeyType) {
         if let Err(error) = self.sshd.replace_host_key(key) {
             panic!("replacing the host key of {}: {error}", self.name);
+        }
+    }
+
+    /// Restarts the host's dockerd as a server's reboot or an upgrade of Docker does:
+    /// its containers stop with it, and those whose restart policy says so start again
+    /// when it is back; returns once it answers.
+    ///
+    /// # Panics
+    /// When the host runs no Docker or dockerd does not come back, with its log in the
+    /// message.
+    pub fn restart_dockerd(&self) {
+        // A panic elsewhere leaves the handles as they were; keep using them.
+        let mut daemons = self.daemons.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(error) = docker::restart_dockerd(
+            &self.tools,
+            &self.dir,
+            &self.netns,
+            &self.cgroup_parent,
+            &mut daemons,
+        ) {
+            panic!("restarting dockerd of {}: {error}", self.name);
         }
     }
 

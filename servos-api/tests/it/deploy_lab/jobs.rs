@@ -14,8 +14,8 @@ use servos_api::store::audit_log;
 use servos_lab::Host;
 
 use super::{
-    container_env, containers, create_app, deploy, deploys, deploys_with, leftover_secret_files,
-    only_container, target_ids, through_proxy, web_app, DEPLOY_WITHIN,
+    container_env, containers, create_app, deploy, deployed_web_app, deploys, deploys_with,
+    leftover_secret_files, only_container, target_ids, through_proxy, web_app, DEPLOY_WITHIN,
 };
 use crate::apps::call;
 use crate::both_backends;
@@ -227,14 +227,7 @@ async fn a_cancel_stops_a_running_deployment_and_keeps_the_old_version(backend: 
     let (fx, svc) = deploys(backend, 1).await;
     let deployer = fx.who.deployer_token.clone();
     let host = &fx.hosts()[0];
-    let app_id = create_app(
-        &svc,
-        &deployer,
-        web_app("docs", "servos-test/web:1", &fx.servers),
-    )
-    .await;
-    let first = deploy(&svc, &deployer, &app_id).await;
-    assert_eq!(first["state"], "succeeded", "{first}");
+    let app_id = deployed_web_app(&svc, &fx, "docs", "servos-test/web:1").await;
     let old = only_container(host, &app_id);
 
     let (status, _) = call(

@@ -8,8 +8,8 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use super::{
-    create_app, deploy, deploys_tweaked, leftover_secret_files, only_container, target_ids,
-    through_proxy, web_app, DEPLOY_WITHIN,
+    deployed_web_app, deploys_tweaked, leftover_secret_files, only_container, target_ids,
+    through_proxy, DEPLOY_WITHIN,
 };
 use crate::apps::call;
 use crate::both_backends;
@@ -17,7 +17,7 @@ use crate::deployments::finished;
 use crate::harness::Backend;
 
 /// Sets the root side of `host`'s link up or down (`ip link set NAME up|down`).
-fn link(host: &servos_lab::Host, state: &str) {
+pub(super) fn link(host: &servos_lab::Host, state: &str) {
     let out = Command::new("ip")
         .args(["link", "set", &host.name, state])
         .output()
@@ -31,7 +31,7 @@ fn link(host: &servos_lab::Host, state: &str) {
 }
 
 /// Sets the link back up when dropped, also when the test fails.
-struct LinkDown<'a>(&'a servos_lab::Host);
+pub(super) struct LinkDown<'a>(pub(super) &'a servos_lab::Host);
 
 impl Drop for LinkDown<'_> {
     fn drop(&mut self) {
@@ -49,14 +49,7 @@ async fn a_host_lost_mid_deploy_fails_alone(backend: Backend) {
     .await;
     let deployer = fx.who.deployer_token.clone();
     let (kept, lost) = (&fx.hosts()[0], &fx.hosts()[1]);
-    let app_id = create_app(
-        &svc,
-        &deployer,
-        web_app("edge", "servos-test/web:1", &fx.servers),
-    )
-    .await;
-    let first = deploy(&svc, &deployer, &app_id).await;
-    assert_eq!(first["state"], "succeeded", "{first}");
+    let app_id = deployed_web_app(&svc, &fx, "edge", "servos-test/web:1").await;
 
     let (status, _) = call(
         &svc,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 use servos_lab::Host;
 
-use super::{containers, create_app, deploy, deploys, proxy_client, web_app};
+use super::{containers, deploy, deployed_web_app, deploys, proxy_client};
 use crate::apps::call;
 use crate::both_backends;
 use crate::harness::Backend;
@@ -96,14 +96,7 @@ async fn a_redeploy_under_traffic_loses_no_request(backend: Backend) {
     let (fx, svc) = deploys(backend, 1).await;
     let deployer = fx.who.deployer_token.clone();
     let host = &fx.hosts()[0];
-    let app_id = create_app(
-        &svc,
-        &deployer,
-        web_app("shop", "servos-test/web:1", &fx.servers),
-    )
-    .await;
-    let first = deploy(&svc, &deployer, &app_id).await;
-    assert_eq!(first["state"], "succeeded", "{first}");
+    let app_id = deployed_web_app(&svc, &fx, "shop", "servos-test/web:1").await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let pollers =
