@@ -1,12 +1,14 @@
 //! Applications: what to run (a Docker image, its port, health check,
 //! restart policy, limits and labels), where (target servers), under which
 //! domain, and with which environment (`env`). Every change is validated
-//! before it is stored and audited in the same transaction.
+//! before it is stored and audited in the same transaction. Deleting one
+//! removes it from its servers first (`removal`).
 
 pub mod env;
 pub mod health;
 pub mod image;
 pub mod model;
+pub mod removal;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -19,6 +21,7 @@ use crate::http::error::ApiError;
 use crate::store::{self, apps, registries, servers, DbConn};
 
 pub use model::{App, AppPatch, AppSpec, NewApp, SpecChange};
+pub use removal::Removal;
 
 /// Audit target type of applications.
 const TARGET: &str = "app";
@@ -176,21 +179,15 @@ pub async fn update(
         .await
 }
 
-/// Deletes an application (soft); its environment versions stay for the
-/// deployments that used them.
+/// Removes an application from its servers, then deletes it (soft); its
+/// environment versions stay for the deployments that used them. See
+/// [`removal::delete`].
 pub async fn delete(
     state: &AppState,
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<(), ApiError> {
-    state
-        .soft_delete(
-            origin,
-            admin.actor(),
-            (TARGET, "app.deleted"),
-            apps::soft_delete,
-            id,
-        )
-        .await
+    force: bool,
+) -> Result<Removal, ApiError> {
+    removal::delete(state, origin, admin, id, force).await
 }

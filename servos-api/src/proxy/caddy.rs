@@ -365,3 +365,35 @@ pub async fn in_flight(session: &Session, port: u16) -> Result<Option<u64>, Prox
         .and_then(|u| u.get("num_requests"))
         .and_then(Value::as_u64))
 }
+
+/// Removes the application's route and its certificate policy, in that
+/// order (so that no route is left without its policy), and verifies the
+/// route is gone. `true` when there was a route to remove; a repeated
+/// removal finds nothing and is as good.
+pub async fn remove_route(session: &Session, app_id: &str) -> Result<bool, ProxyError> {
+    let id = route_id(app_id);
+    let removed = admin(session, "DELETE", &format!("/id/{id}"), None).await?;
+    let existed = removed.status != 404;
+    if existed {
+        accepted("removing the route", removed)?;
+    }
+    let policy = admin(
+        session,
+        "DELETE",
+        &format!("/id/{}", tls_policy_id(app_id)),
+        None,
+    )
+    .await?;
+    if policy.status != 404 {
+        accepted("removing the certificate policy", policy)?;
+    }
+    let left = admin(session, "GET", &format!("/id/{id}"), None).await?;
+    if left.status != 404 {
+        return Err(ProxyError::Refused {
+            what: "removing the route",
+            status: left.status,
+            body: "the route is still configured".into(),
+        });
+    }
+    Ok(existed)
+}

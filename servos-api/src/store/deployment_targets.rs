@@ -176,3 +176,16 @@ pub fn succeeded_image(
         .optional()
         .map(Option::flatten)
 }
+
+/// Every server where a deployment of application `app_id` had a target,
+/// by id: the servers the application may have left something on.
+pub fn servers_of_app(conn: &mut DbConn, app_id: &str) -> QueryResult<Vec<String>> {
+    use super::schema::deployments;
+    deployment_targets::table
+        .inner_join(deployments::table)
+        .filter(deployments::app_id.eq(app_id))
+        .select(deployment_targets::server_id)
+        .distinct()
+        .order(deployment_targets::server_id.asc())
+        .load(conn)
+}

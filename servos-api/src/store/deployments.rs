@@ -367,3 +367,14 @@ pub fn set_image_digest(conn: &mut DbConn, id: &str, digest: &str) -> QueryResul
     .set(deployments::image_digest.eq(Some(digest)))
     .execute(conn)
 }
+
+/// The oldest queued or running deployment of application `app_id`, if any.
+pub fn active_of_app(conn: &mut DbConn, app_id: &str) -> QueryResult<Option<DeploymentRow>> {
+    deployments::table
+        .filter(deployments::app_id.eq(app_id))
+        .filter(deployments::state.eq_any([QUEUED, RUNNING]))
+        .order((deployments::created_at.asc(), deployments::id.asc()))
+        .select(DeploymentRow::as_select())
+        .first(conn)
+        .optional()
+}

@@ -369,19 +369,39 @@ fn health_text(spec: &HealthCheckSpec) -> String {
     )
 }
 
-/// `POST /apps/{id}/delete` (admins).
+/// `POST /apps/{id}/delete` (admins): removes the application from its
+/// servers and deletes it; "Delete anyway" (`force`) deletes it even when
+/// a server could not be cleaned. A refusal comes back as a message on the
+/// application's page.
 pub async fn delete(
     state: web::Data<AppState>,
     chrome: Chrome,
     id: web::Path<String>,
-    _form: Form,
+    form: Form,
 ) -> Result<HttpResponse, ApiError> {
-    apps::delete(
+    let id = id.into_inner();
+    let done = apps::delete(
         &state,
         chrome.origin.clone(),
         chrome.principal()?,
-        id.into_inner(),
+        id.clone(),
+        form.checked("force"),
     )
-    .await?;
-    Ok(chrome.redirect("/apps", Flash::success("Application deleted.")))
+    .await;
+    match done {
+        Ok(removal) if removal.left_on.is_empty() => {
+            Ok(chrome.redirect("/apps", Flash::success("Application deleted.")))
+        }
+        Ok(removal) => Ok(chrome.redirect(
+            "/apps",
+            Flash::error(format!(
+                "Application deleted, but it may still run on {}: they could not be cleaned.",
+                removal.left_on.join(", ")
+            )),
+        )),
+        Err(e) => {
+            let flash = super::servers::failure("Deleting", e)?;
+            Ok(chrome.redirect(&format!("/apps/{id}"), flash))
+        }
+    }
 }

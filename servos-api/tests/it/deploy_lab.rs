@@ -7,6 +7,7 @@ mod failures;
 mod file_secrets;
 mod jobs;
 mod registry;
+mod removal;
 mod restarts;
 mod secrets;
 mod timing;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
@@ -212,17 +212,36 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AppView::from(app)))
 }
 
-/// Deletes an application (its environment versions are kept).
-#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "Application id")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody)),
+/// How to delete an application.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Delete it even if some server could not be cleaned (unreachable,
+    /// host key changed); those servers are audited as left unclean.
+    pub force: Option<bool>,
+}
+
+/// Removes an application from its servers (proxy route, containers, file
+/// secrets), then deletes it; its environment versions are kept. 409 while
+/// one of its deployments is queued or running; 502, deleting nothing,
+/// when a server could not be cleaned (unless `force`).
+#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps",
+    params(("id" = String, Path, description = "Application id"), DeleteQuery),
+    responses((status = 204), (status = 400, body = crate::http::error::ErrorBody),
+    (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
+    (status = 502, body = crate::http::error::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    apps::delete(&state, origin, admin.0, id.into_inner()).await?;
+    let query = web::Query::<DeleteQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid("query", e.to_string()))?;
+    let force = query.force.unwrap_or(false);
+    apps::delete(&state, origin, admin.0, id.into_inner(), force).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
