@@ -68,6 +68,10 @@ pub struct Settings {
     /// proxy sends new ones to its successor.
     #[arg(long, env = "SERVOS_DEPLOY_DRAIN_SECS", default_value_t = 30)]
     pub deploy_drain_secs: u64,
+    /// Seconds a stopping process lets its running deployments go on; one
+    /// still running then is left for another process to take over at once.
+    #[arg(long, env = "SERVOS_DEPLOY_STOP_GRACE_SECS", default_value_t = 60)]
+    pub deploy_stop_grace_secs: u64,
     /// Certificates of application domains on the servers' proxies: `acme`
     /// (public names get certificates from an ACME CA; names under
     /// `.internal`, `.test`, `.localhost`, `.local`, `.lan`, `.example` and
@@ -168,6 +172,7 @@ impl Config {
                 server_parallelism: s.deploy_server_parallelism.max(1),
                 lease: Duration::from_secs(s.deploy_lease_secs.max(3)),
                 drain: Duration::from_secs(s.deploy_drain_secs),
+                stop_grace: Duration::from_secs(s.deploy_stop_grace_secs),
                 proxy_tls: s.proxy_tls,
                 ..crate::deploy::DeploySettings::default()
             },

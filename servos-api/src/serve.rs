@@ -100,7 +100,8 @@ pub fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
 async fn run_server(state: AppState, url: &str) -> anyhow::Result<()> {
     let config = state.config.clone();
     actix_web::rt::spawn(sweep_sessions(state.clone()));
-    // Runs until the server stops; a job in progress then is taken over later.
+    // Runs until the server stops; its running jobs then get the stop grace
+    // to end (and one cut then is taken over at once by the next process).
     let _deploys =
         crate::deploy::Engine::start(state.clone()).context("cannot start the deploy workers")?;
     let server = actix_web::HttpServer::new(move || app(state.clone())).shutdown_timeout(10);

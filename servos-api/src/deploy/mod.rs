@@ -3,7 +3,8 @@
 //!
 //! - `requests.rs`: what the API asks for (deploy, rollback, cancel, list).
 //! - `worker.rs`: the worker pool `serve` starts: claims jobs, holds
-//!   leases, takes over jobs whose process stopped.
+//!   leases, takes over jobs whose process stopped, lets its running jobs
+//!   end when it stops.
 //! - `plan.rs`: what a job needs, loaded once (its secrets opened in memory).
 //! - `run.rs`: one job across its servers, with bounded parallelism.
 //! - `server_steps.rs`: the steps on one server, over one SSH session;
@@ -55,6 +56,8 @@ pub struct DeploySettings {
     pub lease: Duration,
     /// How long the old container may take to finish its requests.
     pub drain: Duration,
+    /// How long a stopping process lets its running jobs go on.
+    pub stop_grace: Duration,
     /// How often idle workers look for jobs queued by other processes.
     pub poll: Duration,
     /// Certificates of application domains.
@@ -72,6 +75,7 @@ impl Default for DeploySettings {
             server_parallelism: 10,
             lease: Duration::from_secs(30),
             drain: Duration::from_secs(30),
+            stop_grace: Duration::from_secs(60),
             poll: Duration::from_secs(1),
             proxy_tls: TlsMode::Acme,
             max_attempts: 3,

@@ -3,20 +3,32 @@
 //! process stopped), else claims the oldest runnable queued job, runs it,
 //! and looks again; idle, it sleeps until a job is queued in this process
 //! or the poll interval passes (jobs queued by other processes).
+//!
+//! When the process stops, the workers claim nothing more and their running
+//! jobs get `SERVOS_DEPLOY_STOP_GRACE_SECS` to end; a job cut at the end of
+//! the grace has its lease let go at once, so that a restarted or other
+//! process takes it over without waiting for the lease to run out.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::app::AppState;
+use crate::http::error::ApiError;
 use crate::store::deployments::{self, DeploymentRow};
 use crate::store::{self, tx};
 
 use super::run::{self, WorkerContext};
 
-/// The running pool; dropping it stops the workers (a job they were
-/// running is taken over later by whichever worker finds its lease expired).
+/// How long the runtime's tasks get to end once the pool has returned.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(2);
+
+/// The running pool; dropping it stops the workers, lets their running
+/// jobs end within the stop grace, and returns once they did or were cut.
 #[derive(Debug)]
 pub struct Engine {
     stop: watch::Sender<bool>,
@@ -35,8 +47,11 @@ impl Engine {
         let thread = std::thread::Builder::new()
             .name("servos-deploy".into())
             .spawn(move || {
-                runtime.block_on(pool(state, stopped));
-                runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+                let cut = runtime.block_on(pool(state.clone(), stopped));
+                // Ends the cut jobs' lease keepers before their leases are
+                // let go, so that none renews a lease after that.
+                runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+                release_leases(&state, &cut);
             })?;
         Ok(Self {
             stop,
@@ -54,13 +69,54 @@ impl Drop for Engine {
     }
 }
 
+/// A job a worker of this process is running.
+#[derive(Debug, Clone)]
+struct RunningJob {
+    worker: String,
+    deployment_id: String,
+}
+
+/// The jobs this process's workers are running, by worker name.
+#[derive(Debug, Clone, Default)]
+struct RunningJobs(Arc<Mutex<HashMap<String, String>>>);
+
+impl RunningJobs {
+    /// Records that `worker` runs deployment `id`.
+    fn insert(&self, worker: &str, id: &str) {
+        self.lock().insert(worker.to_owned(), id.to_owned());
+    }
+
+    /// Records that `worker` runs nothing.
+    fn remove(&self, worker: &str) {
+        self.lock().remove(worker);
+    }
+
+    /// The jobs running now.
+    fn list(&self) -> Vec<RunningJob> {
+        self.lock()
+            .iter()
+            .map(|(worker, id)| RunningJob {
+                worker: worker.clone(),
+                deployment_id: id.clone(),
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // A worker that panicked left the map whole: each change is one call.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// This process's part of every worker name.
 fn process_tag() -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}", std::process::id(), &random[..8])
 }
 
-async fn pool(state: AppState, mut stopped: watch::Receiver<bool>) {
+/// Runs the workers until told to stop, then waits for their running jobs
+/// within the stop grace; returns the jobs it had to cut.
+async fn pool(state: AppState, mut stopped: watch::Receiver<bool>) -> Vec<RunningJob> {
     let settings = state.config.deploy.clone();
     let ctx = Arc::new(WorkerContext {
         signals: state.deploy_signals.clone(),
@@ -69,38 +125,87 @@ async fn pool(state: AppState, mut stopped: watch::Receiver<bool>) {
         state,
     });
     let tag = process_tag();
+    let running = RunningJobs::default();
     tracing::info!(workers = ctx.settings.workers, "deploy workers started");
-    let workers: Vec<_> = (0..ctx.settings.workers)
-        .map(|n| tokio::spawn(work(ctx.clone(), format!("{tag}/{n}"))))
-        .collect();
+    let mut workers = JoinSet::new();
+    for n in 0..ctx.settings.workers {
+        let name = format!("{tag}/{n}");
+        workers.spawn(work(ctx.clone(), name, stopped.clone(), running.clone()));
+    }
     while !*stopped.borrow_and_update() {
         if stopped.changed().await.is_err() {
             break;
         }
     }
-    for worker in workers {
-        worker.abort();
+    let grace = ctx.settings.stop_grace;
+    tracing::info!(
+        deployments = running.list().len(),
+        grace_secs = grace.as_secs(),
+        "deploy workers stopping; waiting for their running deployments to end"
+    );
+    let all_ended = async { while workers.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, all_ended).await.is_ok() {
+        return Vec::new();
+    }
+    workers.abort_all();
+    running.list()
+}
+
+/// Lets the leases of the jobs cut at the end of the stop grace run out now.
+fn release_leases(state: &AppState, cut: &[RunningJob]) {
+    for job in cut {
+        tracing::warn!(
+            deployment_id = %job.deployment_id,
+            worker = %job.worker,
+            "the deployment did not end within the stop grace; it is left for another process to take over"
+        );
+        if let Err(e) = release_lease(state, job) {
+            tracing::warn!(deployment_id = %job.deployment_id, error = %e, "cannot release a deployment lease");
+        }
     }
 }
 
-async fn work(ctx: Arc<WorkerContext>, name: String) {
-    loop {
+/// Sets `job`'s lease to run out now, if its worker still holds it.
+fn release_lease(state: &AppState, job: &RunningJob) -> Result<usize, ApiError> {
+    let mut conn = state.pool.get()?;
+    let now = store::now();
+    Ok(deployments::release_lease(
+        &mut conn,
+        &job.deployment_id,
+        &job.worker,
+        now,
+    )?)
+}
+
+/// Claims and runs jobs one after another until told to stop; a job it is
+/// running when told so runs on (the pool decides how long).
+async fn work(
+    ctx: Arc<WorkerContext>,
+    name: String,
+    mut stopped: watch::Receiver<bool>,
+    running: RunningJobs,
+) {
+    while !*stopped.borrow_and_update() {
         match next_job(&ctx.state, &name).await {
             Ok(Some(job)) => {
                 // Another job may be waiting: let a peer look too.
                 ctx.signals.job_queued();
+                running.insert(&name, &job.id);
                 run::run(&ctx, &name, job).await;
+                running.remove(&name);
+                continue;
             }
-            Ok(None) => {
-                tokio::select! {
-                    () = ctx.signals.next_job() => {}
-                    () = tokio::time::sleep(ctx.settings.poll) => {}
+            Ok(None) => {}
+            Err(e) => tracing::warn!(worker = %name, error = %e, "cannot claim a deployment"),
+        }
+        tokio::select! {
+            changed = stopped.changed() => {
+                if changed.is_err() {
+                    return;
                 }
             }
-            Err(e) => {
-                tracing::warn!(worker = %name, error = %e, "cannot claim a deployment");
-                tokio::time::sleep(ctx.settings.poll).await;
-            }
+            () = ctx.signals.next_job() => {}
+            () = tokio::time::sleep(ctx.settings.poll) => {}
         }
     }
 }
@@ -108,10 +213,7 @@ async fn work(ctx: Arc<WorkerContext>, name: String) {
 /// Takes over an expired job, else claims a queued one, in one write
 /// transaction. A claim that loses a race on PostgreSQL (another replica
 /// started a job of the same application first) finds nothing this time.
-async fn next_job(
-    state: &AppState,
-    worker: &str,
-) -> Result<Option<DeploymentRow>, crate::http::error::ApiError> {
+async fn next_job(state: &AppState, worker: &str) -> Result<Option<DeploymentRow>, ApiError> {
     let lease = state.config.deploy.lease;
     let worker = worker.to_owned();
     state

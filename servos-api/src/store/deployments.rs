@@ -300,6 +300,24 @@ pub fn renew_lease(
         .map(Some)
 }
 
+/// Lets `worker`'s lease on a running deployment run out at `now`, so that
+/// any worker takes the job over at once; 0 when `worker` no longer holds it.
+pub fn release_lease(
+    conn: &mut DbConn,
+    id: &str,
+    worker: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        deployments::table
+            .filter(deployments::id.eq(id))
+            .filter(deployments::state.eq(RUNNING))
+            .filter(deployments::worker.eq(worker)),
+    )
+    .set(deployments::lease_until.eq(Some(now)))
+    .execute(conn)
+}
+
 /// Ends a running deployment that `worker` holds; 0 when it does not.
 pub fn finish(
     conn: &mut DbConn,

@@ -36,13 +36,15 @@ pub(crate) const APP_PORT: u16 = 8080;
 /// How long one deployment may take in these tests.
 pub(crate) const DEPLOY_WITHIN: Duration = Duration::from_secs(120);
 
-/// Settings that suit these tests: quick polls and leases, and no rate
-/// limit in the way of polling a deployment's state.
+/// Settings that suit these tests: quick polls and leases, no stop grace,
+/// and no rate limit in the way of polling a deployment's state.
 pub(crate) fn quick(config: &mut Config) {
     config.rate_limit = (1_000_000, Duration::from_secs(1));
     config.deploy.poll = Duration::from_millis(100);
     config.deploy.lease = Duration::from_secs(5);
     config.deploy.drain = Duration::from_secs(10);
+    // A test's teardown cuts a job still running instead of waiting for it.
+    config.deploy.stop_grace = Duration::ZERO;
 }
 
 /// A lab, an API with its workers, and commissioned servers, torn down in

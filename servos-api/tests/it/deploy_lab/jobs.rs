@@ -2,15 +2,17 @@
 //! it) and the environment values of the deployment it returns to; a
 //! cancel stops a running one and keeps the old version serving; a job
 //! whose API process is killed is taken over after a restart and ends
-//! with nothing half-done; two API processes on one PostgreSQL run each
-//! of 20 queued jobs exactly once. Each server of a deployment reports
+//! with nothing half-done; a stopped one finishes its running job first,
+//! or, when the stop grace is too short, lets its lease go so that a
+//! restart takes the job over at once; two API processes on one PostgreSQL
+//! run each of 20 queued jobs exactly once. Each server of a deployment reports
 //! where its time went (Docker, health check, drain, ServOS).
 
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use serde_json::{json, Value};
-use servos_api::store::audit_log;
+use servos_api::store::{audit_log, deployments};
 use servos_lab::Host;
 
 use super::{
@@ -371,6 +373,124 @@ async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
     }
 }
 
+/// Deploys a new application `name` of the slow image to the fixture's
+/// servers and waits until a target is being checked; returns the
+/// application and deployment ids.
+async fn deploy_slow_app<S, B>(svc: &S, fx: &super::Deploys, name: &str) -> (String, String)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let deployer = &fx.who.deployer_token;
+    let app_id = create_app(
+        svc,
+        deployer,
+        web_app(name, "servos-test/slow:1", &fx.servers),
+    )
+    .await;
+    let (status, queued) = call(
+        svc,
+        "POST",
+        &format!("/api/v1/apps/{app_id}/deploy"),
+        deployer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().expect("id").to_owned();
+    wait_for_target(svc, deployer, &id, "checking").await;
+    (app_id, id)
+}
+
+async fn a_stopped_api_finishes_its_running_deployment(backend: Backend) {
+    let master_key = random_master_key();
+    let (fx, svc) = deploys_with(backend, 1, &master_key, false).await;
+    let deployer = fx.who.deployer_token.clone();
+    let scratch = tempfile::tempdir().expect("dir");
+    let api = Server::start(
+        &binary_env(&fx, &master_key, 2),
+        &scratch.path().join("api.log"),
+    )
+    .await;
+    let (app_id, id) = deploy_slow_app(&svc, &fx, "finish").await;
+    let log = api.stop(); // SIGTERM; asserts a successful exit
+
+    let (status, shown) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/deployments/{id}"),
+        &deployer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["state"], "succeeded", "{shown}\n{log}");
+    assert_eq!(shown["attempt"], 1, "{shown}");
+    assert_one_running(&fx.hosts()[0], &app_id);
+    assert!(
+        log.contains("waiting for their running deployments to end")
+            && log.contains("deployments=1"),
+        "{log}"
+    );
+    assert!(!log.contains("did not end within the stop grace"), "{log}");
+}
+
+async fn a_grace_too_short_releases_the_lease(backend: Backend) {
+    let master_key = random_master_key();
+    let (fx, svc) = deploys_with(backend, 1, &master_key, false).await;
+    let deployer = fx.who.deployer_token.clone();
+    let scratch = tempfile::tempdir().expect("dir");
+    let lease = Duration::from_secs(30);
+    let env = binary_env(&fx, &master_key, 2)
+        .with_var("SERVOS_DEPLOY_LEASE_SECS", &lease.as_secs().to_string());
+    let first = Server::start(
+        &env.with_var("SERVOS_DEPLOY_STOP_GRACE_SECS", "0"),
+        &scratch.path().join("first.log"),
+    )
+    .await;
+    let (app_id, id) = deploy_slow_app(&svc, &fx, "cut").await;
+    let stopping = Instant::now();
+    let first_log = first.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopping took {:?}",
+        stopping.elapsed()
+    );
+
+    let row_id = id.clone();
+    let row = fx
+        .app
+        .state
+        .db(move |conn| Ok(deployments::find(conn, &row_id)?))
+        .await
+        .expect("read the deployment")
+        .expect("the deployment exists");
+    assert_eq!(row.state, "running", "{row:?}");
+    let lease_until = row.lease_until.expect("a lease");
+    assert!(
+        lease_until <= servos_api::store::now(),
+        "the lease runs until {lease_until}"
+    );
+    assert!(
+        first_log.contains("did not end within the stop grace") && first_log.contains(&id),
+        "{first_log}"
+    );
+
+    let restarted = Instant::now();
+    let second = Server::start(&env, &scratch.path().join("second.log")).await;
+    let within = lease - Duration::from_secs(10);
+    let ended = finished(&svc, &deployer, &id, within).await;
+    assert!(restarted.elapsed() < within, "{:?}", restarted.elapsed());
+    let second_log = second.stop();
+    assert_eq!(ended["state"], "succeeded", "{ended}\n{second_log}");
+    assert_eq!(ended["attempt"], 2, "taken over once");
+    assert_one_running(&fx.hosts()[0], &app_id);
+}
+
 async fn two_api_processes_run_each_queued_job_once() {
     let master_key = random_master_key();
     let (fx, svc) = deploys_with(Backend::Postgres, 1, &master_key, false).await;
@@ -458,5 +578,7 @@ mod two_processes {
 both_backends!(
     a_rollback_brings_back_the_image_and_the_values,
     a_cancel_stops_a_running_deployment_and_keeps_the_old_version,
-    a_job_whose_api_was_killed_ends_after_a_restart
+    a_job_whose_api_was_killed_ends_after_a_restart,
+    a_stopped_api_finishes_its_running_deployment,
+    a_grace_too_short_releases_the_lease
 );
