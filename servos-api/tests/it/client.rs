@@ -40,6 +40,15 @@ pub fn read_setup_token(env: &Env) -> String {
         .to_owned()
 }
 
+/// `token` with its last character changed: a wrong token of the right
+/// shape (never equal to `token`, whatever its last character).
+pub fn altered_token(token: &str) -> String {
+    let mut chars: Vec<char> = token.chars().collect();
+    let last = chars.pop().unwrap_or('x');
+    chars.push(if last == 'x' { 'y' } else { 'x' });
+    chars.into_iter().collect()
+}
+
 /// Every `sst_...` token printed in `text`.
 pub fn setup_tokens_in(text: &str) -> Vec<String> {
     text.match_indices("sst_")

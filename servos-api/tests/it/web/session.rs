@@ -6,6 +6,7 @@ use servos_api::ui::csrf::{token_for, FORM_COOKIE};
 
 use super::{fetch, get, post, post_raw, sessions};
 use crate::both_backends;
+use crate::client::altered_token;
 use crate::harness::{ip, Backend, TestApp, PASSWORD};
 
 fn setup_fields(token: &str) -> [(&str, &str); 4] {
@@ -34,7 +35,7 @@ async fn setup_page_creates_the_first_admin(backend: Backend) {
     let form_cookie = form.cookie(FORM_COOKIE).expect("a pre-session cookie");
     assert_eq!(super::token_in(&form.html), Some(token_for(&form_cookie)));
 
-    let wrong = format!("{}x", &token[..token.len() - 1]);
+    let wrong = altered_token(&token);
     let refused = post(&svc, "/setup", None, &setup_fields(&wrong)).await;
     assert_eq!(refused.status, 422);
     assert!(refused.html.contains("is not the setup token"));
