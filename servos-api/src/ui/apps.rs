@@ -400,7 +400,7 @@ pub async fn delete(
             )),
         )),
         Err(e) => {
-            let flash = super::servers::failure("Deleting", e)?;
+            let flash = super::flash::failure("Deleting", e)?;
             Ok(chrome.redirect(&format!("/apps/{id}"), flash))
         }
     }

@@ -22,9 +22,8 @@ use crate::store::deployments::{DeploymentRow, CANCELLED, SUCCEEDED};
 
 use super::apps::server_names;
 use super::chrome::Chrome;
-use super::flash::Flash;
+use super::flash::{failure, Flash};
 use super::form::Form;
-use super::servers::failure;
 use super::views::{self, Status};
 
 /// Deployments per page of the list.

@@ -8,6 +8,8 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use base64::Engine as _;
 
+use crate::http::error::ApiError;
+
 /// Name of the cookie.
 pub const COOKIE: &str = "servos_flash";
 
@@ -130,6 +132,21 @@ pub fn redirect(location: &str, flash: Option<Flash>, secure: bool) -> HttpRespo
         response.cookie(cookie(flash.encode(), secure, CookieDuration::seconds(60)));
     }
     response.finish()
+}
+
+/// What a failed request tells the user on the next page: an upstream,
+/// conflict or field error as an error flash naming `action` (no secret is
+/// in these); other errors stay errors.
+pub fn failure(action: &str, e: ApiError) -> Result<Flash, ApiError> {
+    match e {
+        ApiError::Upstream(message) | ApiError::Conflict(message) => {
+            Ok(Flash::error(format!("{action} failed: {message}")))
+        }
+        ApiError::Invalid { field, message } => {
+            Ok(Flash::error(format!("{action} failed: {field} {message}")))
+        }
+        other => Err(other),
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::store::servers::{ServerCheckRow, ServerRow};
 use crate::store::ssh_keys::SshKeyRow;
 
 use super::chrome::Chrome;
-use super::flash::Flash;
+use super::flash::{failure, Flash};
 use super::form::{key_value_lines, FieldErrors, Form};
 use super::views::{self, Status};
 
@@ -277,20 +277,6 @@ pub async fn show(
 
 fn back(id: &str) -> String {
     format!("/servers/{id}")
-}
-
-/// What a failed request tells the user on the next page (no secret is in
-/// these); other errors stay errors.
-pub(super) fn failure(action: &str, e: ApiError) -> Result<Flash, ApiError> {
-    match e {
-        ApiError::Upstream(message) | ApiError::Conflict(message) => {
-            Ok(Flash::error(format!("{action} failed: {message}")))
-        }
-        ApiError::Invalid { field, message } => {
-            Ok(Flash::error(format!("{action} failed: {field} {message}")))
-        }
-        other => Err(other),
-    }
 }
 
 /// `POST /servers/{id}/commission`: first connection, pins the host key.
