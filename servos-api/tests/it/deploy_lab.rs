@@ -274,6 +274,17 @@ where
     app["id"].as_str().expect("id").to_owned()
 }
 
+/// Points application `app_id` at `image` (the next deployment runs it).
+pub(crate) async fn set_image<S, B>(svc: &S, token: &str, app_id: &str, image: &str)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let uri = format!("/api/v1/apps/{app_id}");
+    let (status, body) = call(svc, "PATCH", &uri, token, json!({"image": image})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Queues a deployment of `app_id`, waits for its end and returns it.
 pub(crate) async fn deploy<S, B>(svc: &S, token: &str, app_id: &str) -> Value
 where

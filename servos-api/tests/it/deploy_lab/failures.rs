@@ -9,8 +9,8 @@ use servos_api::store::audit_log;
 use servos_lab::HostKeyType;
 
 use super::{
-    containers, create_app, deploy, deploys, leftover_secret_files, only_container, target_ids,
-    through_proxy, web_app,
+    containers, create_app, deploy, deploys, leftover_secret_files, only_container, set_image,
+    target_ids, through_proxy, web_app,
 };
 use crate::apps::call;
 use crate::both_backends;
@@ -28,16 +28,7 @@ async fn a_failing_health_check_keeps_the_old_version_serving(backend: Backend) 
     assert_eq!(first["state"], "succeeded", "{first}");
     let old = only_container(host, &app_id);
 
-    let uri = format!("/api/v1/apps/{app_id}");
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &uri,
-        &deployer,
-        json!({"image": "servos-test/mute:1"}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_image(&svc, &deployer, &app_id, "servos-test/mute:1").await;
     let failed = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     let reason = failed["reason"].as_str().unwrap_or_default();
@@ -88,18 +79,9 @@ async fn failures_name_their_server_and_step_and_undo_nothing_elsewhere(backend:
         web_app("site", "servos-test/web:1", &fx.servers),
     )
     .await;
-    let uri = format!("/api/v1/apps/{app_id}");
 
     // An image no host has (and none can pull).
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &uri,
-        &deployer,
-        json!({"image": "servos-test/missing:1"}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_image(&svc, &deployer, &app_id, "servos-test/missing:1").await;
     let missing = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(missing["state"], "failed", "{missing}");
     let reason = missing["reason"].as_str().unwrap_or_default();
@@ -113,30 +95,14 @@ async fn failures_name_their_server_and_step_and_undo_nothing_elsewhere(backend:
     }
 
     // Both hosts serve version 1.
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &uri,
-        &deployer,
-        json!({"image": "servos-test/web:1"}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_image(&svc, &deployer, &app_id, "servos-test/web:1").await;
     let first = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(first["state"], "succeeded", "{first}");
 
     // Version 3 starts on the first host; on the second, docker run fails.
     tag(one, "servos-test/web:2", "servos-test/web:3");
     tag(two, "servos-test/broken:1", "servos-test/web:3");
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &uri,
-        &deployer,
-        json!({"image": "servos-test/web:3"}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_image(&svc, &deployer, &app_id, "servos-test/web:3").await;
     let half = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(half["state"], "failed", "{half}");
     let reason = half["reason"].as_str().unwrap_or_default();

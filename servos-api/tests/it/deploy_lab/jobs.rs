@@ -17,7 +17,8 @@ use servos_lab::Host;
 
 use super::{
     container_env, containers, create_app, deploy, deployed_web_app, deploys, deploys_with,
-    leftover_secret_files, only_container, target_ids, through_proxy, web_app, DEPLOY_WITHIN,
+    leftover_secret_files, only_container, set_image, target_ids, through_proxy, web_app,
+    DEPLOY_WITHIN,
 };
 use crate::apps::call;
 use crate::both_backends;
@@ -92,15 +93,7 @@ async fn a_rollback_brings_back_the_image_and_the_values(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &format!("/api/v1/apps/{app_id}"),
-        &deployer,
-        json!({"image": "servos-test/web:2"}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_image(&svc, &deployer, &app_id, "servos-test/web:2").await;
     let second = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(second["state"], "succeeded", "{second}");
     assert_timings_plausible(&first);
@@ -232,15 +225,7 @@ async fn a_cancel_stops_a_running_deployment_and_keeps_the_old_version(backend: 
     let app_id = deployed_web_app(&svc, &fx, "docs", "servos-test/web:1").await;
     let old = only_container(host, &app_id);
 
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &format!("/api/v1/apps/{app_id}"),
-        &deployer,
-        json!({"image": "servos-test/slow:1"}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_image(&svc, &deployer, &app_id, "servos-test/slow:1").await;
     let (_, queued) = call(
         &svc,
         "POST",

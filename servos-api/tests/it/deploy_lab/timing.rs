@@ -6,10 +6,9 @@
 use std::time::Instant;
 
 use chrono::DateTime;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{create_app, deploy, deploys, web_app};
-use crate::apps::call;
+use super::{create_app, deploy, deploys, set_image, web_app};
 use crate::harness::Backend;
 
 /// Seconds between two RFC 3339 times of a response.
@@ -55,16 +54,7 @@ async fn deploy_times_on_1_10_and_30_hosts() {
         .await;
         let first = deploy(&svc, &deployer, &app_id).await;
         assert_eq!(first["state"], "succeeded", "{first}");
-        let uri = format!("/api/v1/apps/{app_id}");
-        let (status, _) = call(
-            &svc,
-            "PATCH",
-            &uri,
-            &deployer,
-            json!({"image": "servos-test/web:2"}),
-        )
-        .await;
-        assert_eq!(status, 200);
+        set_image(&svc, &deployer, &app_id, "servos-test/web:2").await;
         let second = deploy(&svc, &deployer, &app_id).await;
         assert_eq!(second["state"], "succeeded", "{second}");
         eprintln!(

@@ -5,11 +5,11 @@
 
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{
-    deployed_web_app, deploys_tweaked, leftover_secret_files, only_container, target_ids,
-    through_proxy, DEPLOY_WITHIN,
+    deployed_web_app, deploys_tweaked, leftover_secret_files, only_container, set_image,
+    target_ids, through_proxy, DEPLOY_WITHIN,
 };
 use crate::apps::call;
 use crate::both_backends;
@@ -51,15 +51,7 @@ async fn a_host_lost_mid_deploy_fails_alone(backend: Backend) {
     let (kept, lost) = (&fx.hosts()[0], &fx.hosts()[1]);
     let app_id = deployed_web_app(&svc, &fx, "edge", "servos-test/web:1").await;
 
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &format!("/api/v1/apps/{app_id}"),
-        &deployer,
-        json!({"image": "servos-test/slow:1"}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_image(&svc, &deployer, &app_id, "servos-test/slow:1").await;
     let (_, queued) = call(
         &svc,
         "POST",

@@ -13,11 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use servos_lab::Host;
 
-use super::{containers, deploy, deployed_web_app, deploys, proxy_client};
-use crate::apps::call;
+use super::{containers, deploy, deployed_web_app, deploys, proxy_client, set_image};
 use crate::both_backends;
 use crate::harness::Backend;
 
@@ -102,15 +100,7 @@ async fn a_redeploy_under_traffic_loses_no_request(backend: Backend) {
     let pollers =
         [false, true].map(|reuse| poll(host, "shop.servos.internal", reuse, stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (status, body) = call(
-        &svc,
-        "PATCH",
-        &format!("/api/v1/apps/{app_id}"),
-        &deployer,
-        json!({"image": "servos-test/web:2"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    set_image(&svc, &deployer, &app_id, "servos-test/web:2").await;
     let second = deploy(&svc, &deployer, &app_id).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::SeqCst);
