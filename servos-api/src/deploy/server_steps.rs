@@ -189,7 +189,9 @@ async fn steps(
     let paths = TargetPaths::of(&job.target.id)
         .ok_or_else(|| StepError::failed("the target id cannot name files"))?;
     job.flags.check()?;
-    caddy::ensure(session).await?;
+    if let Some(caveat) = caddy::ensure(session).await? {
+        job.say(format!("warning: {caveat}")).await;
+    }
 
     let image = pull(job, session, &paths).await?;
     job.update(TargetChange {

@@ -6,13 +6,13 @@
 //! directory (`$XDG_DATA_HOME/servos/proxy`, config autosaved by Caddy
 //! under `$XDG_CONFIG_HOME/caddy`), restarted with `--resume` so routes
 //! survive a restart. Every change is one admin request, which Caddy
-//! applies as one graceful reload.
+//! applies as one graceful reload (made lossless by [`handover`]).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{ProxyError, Route};
+use super::{handover, ProxyError, Route};
 use crate::ssh::tunnel_http::HttpResponse;
 use crate::ssh::{Session, SshError};
 
@@ -164,11 +164,19 @@ fn parse(response: &HttpResponse) -> Value {
     serde_json::from_slice(&response.body).unwrap_or(Value::Null)
 }
 
-/// Makes sure ServOS's Caddy runs and answers on the server: starts (and
-/// if needed installs) it when nothing answers on the admin port; gives an
-/// unconfigured Caddy the base configuration; refuses a Caddy configured
-/// by someone else.
-pub async fn ensure(session: &Session) -> Result<(), ProxyError> {
+/// Makes sure ServOS's Caddy runs and answers on the server (see
+/// [`running`]) and that its changes lose no connection (see
+/// [`handover`]). `Some(why)` when a change may reset connections that
+/// arrive during it; the proxy works regardless.
+pub async fn ensure(session: &Session) -> Result<Option<String>, ProxyError> {
+    running(session).await?;
+    handover::ensure(session).await
+}
+
+/// Starts (and if needed installs) Caddy when nothing answers on the admin
+/// port; gives an unconfigured Caddy the base configuration; refuses a
+/// Caddy configured by someone else.
+async fn running(session: &Session) -> Result<(), ProxyError> {
     let path = format!("/config/apps/http/servers/{SERVER}");
     let mut started: Option<Instant> = None;
     loop {

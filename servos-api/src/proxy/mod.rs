@@ -1,9 +1,11 @@
 //! The reverse proxy on each run server, which ServOS installs and drives:
 //! one route per application (its domain, or `<app>.servos.internal`),
 //! whose upstream a deploy switches to the new container in one change.
-//! `caddy.rs` speaks Caddy's admin API through the SSH session.
+//! `caddy.rs` speaks Caddy's admin API through the SSH session;
+//! `handover.rs` keeps its reloads from resetting arriving connections.
 
 pub mod caddy;
+pub mod handover;
 
 use crate::ssh::SshError;
 

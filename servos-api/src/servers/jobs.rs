@@ -44,7 +44,8 @@ pub async fn connect(state: &AppState, id: &str) -> Result<Session, ApiError> {
 }
 
 /// On a run server whose Docker works: makes sure the reverse proxy is
-/// installed, runs and answers over the SSH tunnel; the problem otherwise.
+/// installed, runs and answers over the SSH tunnel, and switches routes
+/// without losing connections; the problem otherwise.
 pub(super) async fn prepare_proxy(
     state: &AppState,
     id: &str,
@@ -64,8 +65,8 @@ pub(super) async fn prepare_proxy(
     if !runs_apps {
         return None;
     }
-    caddy::ensure(session)
-        .await
-        .err()
-        .map(|e| format!("reverse proxy: {e}"))
+    match caddy::ensure(session).await {
+        Ok(caveat) => caveat.map(|why| format!("reverse proxy: {why}")),
+        Err(e) => Some(format!("reverse proxy: {e}")),
+    }
 }
