@@ -266,8 +266,8 @@ pub async fn live_port(session: &Session, app_id: &str) -> Result<Option<u16>, P
 }
 
 /// Points the application's route at `127.0.0.1:port` in one change,
-/// creating the route (and its certificate policy) the first time and
-/// following a change of the application's host name.
+/// creating the route the first time, keeping its certificate policy
+/// current and following a change of the application's host name.
 pub async fn point(session: &Session, route: &Route, port: u16) -> Result<(), ProxyError> {
     let id = route_id(&route.app_id);
     let current = admin(session, "GET", &format!("/id/{id}"), None).await?;
@@ -275,9 +275,9 @@ pub async fn point(session: &Session, route: &Route, port: u16) -> Result<(), Pr
         return create(session, route, port).await;
     }
     let current = parse(&accepted("reading the route", current)?);
+    ensure_tls_policy(session, route).await?;
     let host = current.pointer("/match/0/host/0").and_then(Value::as_str);
     if host != Some(route.host.as_str()) {
-        ensure_tls_policy(session, route).await?;
         accepted(
             "changing the route's host",
             admin(
@@ -303,7 +303,8 @@ pub async fn point(session: &Session, route: &Route, port: u16) -> Result<(), Pr
 }
 
 async fn create(session: &Session, route: &Route, port: u16) -> Result<(), ProxyError> {
-    // The policy first: a route without one would start an ACME order.
+    // The policy first: a route without one would start an ACME order
+    // before any visitor comes.
     ensure_tls_policy(session, route).await?;
     let body = json!({
         "@id": route_id(&route.app_id),
@@ -321,39 +322,48 @@ async fn create(session: &Session, route: &Route, port: u16) -> Result<(), Proxy
     .await
 }
 
-/// Makes the internal CA issue the route's certificate (when it should),
-/// for its current host name.
+/// The certificate policy of `route`: its name only, from the internal CA
+/// or the default ACME issuers, "on demand". Caddy (before 2.7) starts
+/// every configuration with an empty certificate cache and may serve
+/// before its TLS app has loaded the certificates again, failing the
+/// handshakes that arrive meanwhile; on demand, such a handshake loads the
+/// certificate from storage instead (or obtains it, the first time).
+fn tls_policy(route: &Route) -> Value {
+    let mut policy = json!({
+        "@id": tls_policy_id(&route.app_id),
+        "subjects": [route.host],
+        "on_demand": true
+    });
+    if route.internal_tls {
+        policy["issuers"] = json!([{"module": "internal"}]);
+    }
+    policy
+}
+
+/// Makes the route's certificate policy (see [`tls_policy`]) the current
+/// one, changing the configuration only when it differs.
 async fn ensure_tls_policy(session: &Session, route: &Route) -> Result<(), ProxyError> {
     let id = tls_policy_id(&route.app_id);
+    let wanted = tls_policy(route);
     let existing = admin(session, "GET", &format!("/id/{id}"), None).await?;
-    let policy = json!({"@id": id, "subjects": [route.host], "issuers": [{"module": "internal"}]});
-    match (existing.status, route.internal_tls) {
-        (404, false) => Ok(()),
-        (404, true) => {
-            post_with_id(
-                session,
-                "adding the certificate policy",
-                "/config/apps/tls/automation/policies",
-                &id,
-                &policy,
-            )
-            .await
-        }
-        (_, true) => accepted(
-            "changing the certificate policy",
-            admin(session, "PATCH", &format!("/id/{id}"), Some(&policy)).await?,
+    if existing.status == 404 {
+        return post_with_id(
+            session,
+            "adding the certificate policy",
+            "/config/apps/tls/automation/policies",
+            &id,
+            &wanted,
         )
-        .map(drop),
-        (_, false) => {
-            let removed = admin(session, "DELETE", &format!("/id/{id}"), None).await?;
-            // Gone already (a repeated request) is as good.
-            if removed.status == 404 {
-                Ok(())
-            } else {
-                accepted("removing the certificate policy", removed).map(drop)
-            }
-        }
+        .await;
     }
+    if parse(&accepted("reading the certificate policy", existing)?) == wanted {
+        return Ok(());
+    }
+    accepted(
+        "changing the certificate policy",
+        admin(session, "PATCH", &format!("/id/{id}"), Some(&wanted)).await?,
+    )
+    .map(drop)
 }
 
 /// Requests the proxy is sending to `127.0.0.1:port` right now; `None` when
@@ -404,4 +414,30 @@ pub async fn remove_route(session: &Session, app_id: &str) -> Result<bool, Proxy
         });
     }
     Ok(existed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::TlsMode;
+
+    #[test]
+    fn certificate_policies_cover_their_name_only_and_load_on_demand() {
+        let internal = tls_policy(&Route::new("a1", "shop", None, TlsMode::Internal));
+        assert_eq!(
+            internal,
+            json!({"@id": "servos-tls-a1", "subjects": ["shop.servos.internal"],
+                "on_demand": true, "issuers": [{"module": "internal"}]})
+        );
+        let public = tls_policy(&Route::new(
+            "a1",
+            "shop",
+            Some("shop.example.com"),
+            TlsMode::Acme,
+        ));
+        assert_eq!(
+            public,
+            json!({"@id": "servos-tls-a1", "subjects": ["shop.example.com"], "on_demand": true})
+        );
+    }
 }
