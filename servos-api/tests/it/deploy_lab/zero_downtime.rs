@@ -1,6 +1,8 @@
 //! A redeploy under traffic: a client polling the application through the
 //! host's proxy the whole time sees no failed request, first the old
 //! version and then the new one; afterwards only the new container is left.
+//! And many route switches under a stream of new connections: none is reset
+//! or refused a certificate by the proxy's reloads.
 //!
 //! The proxy applies a route change by starting a new server configuration
 //! and closing the old one's idle keep-alive connections. A request a client
@@ -9,13 +11,17 @@
 //! (RFC 9110, 9.2.2); such retries are counted, and any other error, or a
 //! retry that fails, is a failed request.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use servos_api::proxy::{caddy, Route, TlsMode};
 use servos_lab::Host;
 
-use super::{containers, deploy, deployed_web_app, deploys, proxy_client, set_image};
+use super::{
+    containers, deploy, deployed_web_app, deploys, docker_ok, proxy_client, set_image, APP_PORT,
+};
 use crate::both_backends;
 use crate::harness::Backend;
 
@@ -41,11 +47,13 @@ fn closed_idle_connection(error: &reqwest::Error) -> bool {
 }
 
 /// Polls `https://<host_name>/` through `host`'s proxy on a thread of its
-/// own until `stop` is set, reusing connections or not.
+/// own until `stop` is set, reusing connections or not, with `pause`
+/// between requests.
 pub(crate) fn poll(
     host: &Host,
     host_name: &str,
     reuse: bool,
+    pause: Duration,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<Polled> {
     let client = proxy_client(host, host_name, reuse);
@@ -83,7 +91,7 @@ pub(crate) fn poll(
                     }
                     Err(e) => polled.failures.push(e),
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(pause).await;
             }
             polled
         })
@@ -97,8 +105,9 @@ async fn a_redeploy_under_traffic_loses_no_request(backend: Backend) {
     let app_id = deployed_web_app(&svc, &fx, "shop", "servos-test/web:1").await;
 
     let stop = Arc::new(AtomicBool::new(false));
+    let pause = Duration::from_millis(5);
     let pollers =
-        [false, true].map(|reuse| poll(host, "shop.servos.internal", reuse, stop.clone()));
+        [false, true].map(|reuse| poll(host, "shop.servos.internal", reuse, pause, stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     set_image(&svc, &deployer, &app_id, "servos-test/web:2").await;
     let second = deploy(&svc, &deployer, &app_id).await;
@@ -150,3 +159,94 @@ async fn a_redeploy_under_traffic_loses_no_request(backend: Backend) {
 }
 
 both_backends!(a_redeploy_under_traffic_loses_no_request);
+
+/// The port the second container of the switching test listens on, out of
+/// the range ServOS picks from.
+const OTHER_PORT: u16 = 30080;
+
+/// Many route switches under a stream of new connections: Caddy applies each
+/// one by opening new listening sockets and closing the old ones, and a
+/// connection waiting in a closed socket's queue would be reset unless the
+/// kernel hands it over, which commissioning turned on in the host's network
+/// namespace.
+async fn route_switches_under_load_reset_no_connection(backend: Backend) {
+    let (fx, svc) = deploys(backend, 1).await;
+    let host = &fx.hosts()[0];
+    let app_id = deployed_web_app(&svc, &fx, "shop", "servos-test/web:1").await;
+    let migrate = host.exec(&["cat", "/proc/sys/net/ipv4/tcp_migrate_req"]);
+    assert_eq!(
+        String::from_utf8_lossy(&migrate.stdout).trim(),
+        "1",
+        "net.ipv4.tcp_migrate_req in {} after commissioning: {}",
+        host.name,
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+
+    let name = format!("other-{}", uuid::Uuid::new_v4().simple());
+    let publish = format!("127.0.0.1:{OTHER_PORT}:{APP_PORT}");
+    docker_ok(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-p",
+            &publish,
+            "servos-test/web:2",
+        ],
+    );
+    let url = format!("http://127.0.0.1:{OTHER_PORT}/");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !host
+        .exec(&["busybox", "wget", "-q", "-O-", &url])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "{name} does not answer on {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let session = servos_api::servers::jobs::connect(&fx.app.state, &fx.servers[0])
+        .await
+        .expect("a session to the lab host");
+    let route = Route::new(&app_id, "shop", None, TlsMode::Internal);
+    let first = caddy::live_port(&session, &app_id)
+        .await
+        .expect("the route")
+        .expect("a live port");
+    let stop = Arc::new(AtomicBool::new(false));
+    let pollers: Vec<_> = (0..4)
+        .map(|_| poll(host, &route.host, false, Duration::ZERO, stop.clone()))
+        .collect();
+    let switches = 40;
+    for i in 0..switches {
+        let port = if i % 2 == 0 { OTHER_PORT } else { first };
+        caddy::point(&session, &route, port)
+            .await
+            .unwrap_or_else(|e| panic!("switch {i} to port {port}: {e}"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    session.close().await;
+    let (mut requests, mut failures, mut answers) = (0, Vec::new(), BTreeSet::new());
+    for poller in pollers {
+        let polled = poller.join().expect("poller");
+        requests += polled.requests;
+        failures.extend(polled.failures);
+        answers.extend(polled.answers);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {requests} requests failed during {switches} switches: {failures:?}",
+        failures.len()
+    );
+    assert_eq!(
+        answers,
+        BTreeSet::from(["v1".to_owned(), "v2".to_owned()]),
+        "after {requests} requests"
+    );
+    assert!(requests > 400, "only {requests} requests");
+}
+
+both_backends!(route_switches_under_load_reset_no_connection);
