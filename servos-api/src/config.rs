@@ -2,6 +2,7 @@
 //! Each setting is documented where it is declared.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,6 +73,10 @@ pub struct Settings {
     /// still running then is left for another process to take over at once.
     #[arg(long, env = "SERVOS_DEPLOY_STOP_GRACE_SECS", default_value_t = 60)]
     pub deploy_stop_grace_secs: u64,
+    /// The loopback ports of each server that containers are published on,
+    /// `FIRST-LAST`; the proxy reaches applications there.
+    #[arg(long, env = "SERVOS_DEPLOY_PORTS", default_value = "20000-29999", value_parser = parse_ports)]
+    pub deploy_ports: RangeInclusive<u16>,
     /// Certificates of application domains on the servers' proxies: `acme`
     /// (public names get certificates from an ACME CA; names under
     /// `.internal`, `.test`, `.localhost`, `.local`, `.lan`, `.example` and
@@ -100,6 +105,22 @@ fn parse_rate(text: &str) -> Result<(u32, u64), String> {
         return Err("both numbers must be positive".into());
     }
     Ok((requests, seconds))
+}
+
+/// `FIRST-LAST`: at least 10 ports, none privileged (below 1024).
+fn parse_ports(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let (first, last) = text
+        .split_once('-')
+        .ok_or("expected FIRST-LAST, e.g. 20000-29999")?;
+    let first = first.trim().parse::<u16>().map_err(|e| e.to_string())?;
+    let last = last.trim().parse::<u16>().map_err(|e| e.to_string())?;
+    if first < 1024 {
+        return Err("ports below 1024 are privileged".into());
+    }
+    if last < first.saturating_add(9) {
+        return Err("the range needs at least 10 ports".into());
+    }
+    Ok(first..=last)
 }
 
 /// PEM files for serving HTTPS.
@@ -174,6 +195,7 @@ impl Config {
                 drain: Duration::from_secs(s.deploy_drain_secs),
                 stop_grace: Duration::from_secs(s.deploy_stop_grace_secs),
                 proxy_tls: s.proxy_tls,
+                host_ports: s.deploy_ports.clone(),
                 ..crate::deploy::DeploySettings::default()
             },
         })
@@ -231,6 +253,18 @@ mod tests {
     fn rates_and_origins() {
         assert_eq!(parse_rate("200/30"), Ok((200, 30)));
         assert!(parse_rate("0/30").is_err() && parse_rate("abc").is_err());
+        assert_eq!(parse_ports("20000-29999"), Ok(20000..=29999));
+        assert_eq!(parse_ports(" 40000 - 40009 "), Ok(40000..=40009));
+        for bad in [
+            "20000",
+            "80-2000",
+            "30000-20000",
+            "30000-30008",
+            "1-x",
+            "20000-70000",
+        ] {
+            assert!(parse_ports(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             origin_of("HTTPS://Servos.Example.com/ui/"),
             Ok("https://servos.example.com".into())

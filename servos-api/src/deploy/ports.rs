@@ -2,7 +2,8 @@
 //! application port on. Docker keeps an explicit port across the
 //! container's restarts (its restart policy after a crash, a dockerd
 //! restart, a reboot), so the proxy's route stays right; an ephemeral one
-//! would change. The port is chosen at random in [`RANGE`] among those no
+//! would change. The port is chosen at random in the configured range
+//! (`SERVOS_DEPLOY_PORTS`, by default [`RANGE`]) among those no
 //! ServOS container of the server has (running or stopped) and nothing
 //! listens on; a port taken between that look and `docker run` is retried
 //! with another.
