@@ -5,13 +5,16 @@
 //! every container labelled with it, with the file secrets of their targets,
 //! verified gone. Only when every server was cleaned is the application
 //! soft-deleted, unless the caller forces it; what a forced delete leaves
-//! behind is audited server by server.
+//! behind is audited server by server, and removed by the server's next
+//! check that reaches it ([`sweep`]).
+
+use std::collections::BTreeSet;
 
 use futures_util::stream::{self, StreamExt};
 
 use crate::accounts::principal::Principal;
 use crate::app::AppState;
-use crate::audit::{self, AuditEvent, Origin};
+use crate::audit::{self, Actor, AuditEvent, Origin};
 use crate::deploy::docker::{self, quote};
 use crate::deploy::remote::{self, TargetPaths};
 use crate::deploy::retire::remove_container;
@@ -51,6 +54,23 @@ struct Removed {
     route: bool,
     containers: usize,
     file_secrets: usize,
+}
+
+impl Removed {
+    /// The audit fields naming what went.
+    fn fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.route {
+            fields.push("proxy_routes");
+        }
+        if self.containers > 0 {
+            fields.push("containers");
+        }
+        if self.file_secrets > 0 {
+            fields.push("file_secrets");
+        }
+        fields
+    }
 }
 
 /// Removes application `id` from its servers, then soft-deletes it.
@@ -128,19 +148,66 @@ pub async fn delete(
         .await
 }
 
+/// Removes from a server what applications deleted with `force` left on
+/// it (their route, containers and file secrets), once a check reaches it
+/// again; each application cleaned is audited as `app.leftovers_removed`,
+/// sharing its request id with the check's entry. Only applications this
+/// installation knows as deleted are touched. How many were cleaned; why
+/// not, otherwise.
+pub async fn sweep(
+    state: &AppState,
+    origin: &Origin,
+    actor: &Actor,
+    session: &Session,
+) -> Result<usize, String> {
+    let mut found: BTreeSet<String> = caddy::routed_apps(session)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    let listed = docker::run(session, &docker::app_ids_command(), None)
+        .await
+        .and_then(|output| output.success("listing ServOS's containers"))
+        .map_err(|e| e.to_string())?;
+    found.extend(
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned),
+    );
+    if found.is_empty() {
+        return Ok(0);
+    }
+    let found: Vec<String> = found.into_iter().collect();
+    let deleted = state
+        .db(move |conn| Ok(apps::deleted_among(conn, &found)?))
+        .await
+        .map_err(|e| e.to_string())?;
+    for app_id in &deleted {
+        let removed = remove_from(session, app_id)
+            .await
+            .map_err(|e| format!("application {app_id}: {e}"))?;
+        let event = AuditEvent::on(
+            actor.clone(),
+            "app.leftovers_removed",
+            super::TARGET,
+            app_id,
+        )
+        .with_fields(removed.fields());
+        state
+            .audited(origin.clone(), move |_| Ok(((), event)))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(deleted.len())
+}
+
 /// The fields of the `app.deleted` entry: what went, and `forced` when
 /// some server was left unclean.
 fn deleted_fields(removed: &Removed, forced: bool) -> Vec<&'static str> {
     let mut fields = vec!["deleted_at"];
-    if removed.route {
-        fields.push("proxy_routes");
-    }
-    if removed.containers > 0 {
-        fields.push("containers");
-    }
-    if removed.file_secrets > 0 {
-        fields.push("file_secrets");
-    }
+    fields.extend(removed.fields());
     if forced {
         fields.push("forced");
     }

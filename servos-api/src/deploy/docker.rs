@@ -170,6 +170,12 @@ pub fn host_ports_command() -> String {
     )
 }
 
+/// Prints the application id of every ServOS container of the server
+/// (running or stopped), each once, one a line.
+pub fn app_ids_command() -> String {
+    format!("docker ps -a --filter label={APP_LABEL} --format '{{{{.Label \"{APP_LABEL}\"}}}}' | sort -u")
+}
+
 /// The loopback port from `docker port` output (`127.0.0.1:49153`).
 pub fn parse_port(output: &str) -> Option<u16> {
     output

@@ -236,8 +236,27 @@ async fn start(session: &Session) -> Result<(), ProxyError> {
     }
 }
 
+/// What a route's id is made of: this prefix and the application id.
+const ROUTE_PREFIX: &str = "servos-";
+
 fn route_id(app_id: &str) -> String {
-    format!("servos-{app_id}")
+    format!("{ROUTE_PREFIX}{app_id}")
+}
+
+/// The ids of the applications that have a route on the proxy.
+pub async fn routed_apps(session: &Session) -> Result<Vec<String>, ProxyError> {
+    let path = format!("/config/apps/http/servers/{SERVER}/routes");
+    let routes = parse(&accepted(
+        "reading the routes",
+        admin(session, "GET", &path, None).await?,
+    )?);
+    Ok(routes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|route| route.get("@id")?.as_str()?.strip_prefix(ROUTE_PREFIX))
+        .map(str::to_owned)
+        .collect())
 }
 
 fn tls_policy_id(app_id: &str) -> String {

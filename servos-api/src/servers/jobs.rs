@@ -3,9 +3,10 @@
 //! changed host key is refused before authentication, marks the server
 //! `host_key_changed` and is audited, as a check would), and a reverse
 //! proxy on each run server, installed and started when it is commissioned
-//! or checked.
+//! or checked, which also removes what deleted applications left there.
 
 use crate::app::AppState;
+use crate::apps::removal;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::http::error::ApiError;
 use crate::proxy::caddy;
@@ -45,9 +46,12 @@ pub async fn connect(state: &AppState, id: &str) -> Result<Session, ApiError> {
 
 /// On a run server whose Docker works: makes sure the reverse proxy is
 /// installed, runs and answers over the SSH tunnel, and switches routes
-/// without losing connections; the problem otherwise.
-pub(super) async fn prepare_proxy(
+/// without losing connections, then removes what applications deleted
+/// with `force` left there (audited as `actor`); the problems otherwise.
+pub(super) async fn prepare_for_apps(
     state: &AppState,
+    origin: &Origin,
+    actor: &Actor,
     id: &str,
     session: &Session,
     check: &super::checks::Check,
@@ -65,8 +69,16 @@ pub(super) async fn prepare_proxy(
     if !runs_apps {
         return None;
     }
-    match caddy::ensure(session).await {
+    let caveat = match caddy::ensure(session).await {
         Ok(caveat) => caveat.map(|why| format!("reverse proxy: {why}")),
-        Err(e) => Some(format!("reverse proxy: {e}")),
+        Err(e) => return Some(format!("reverse proxy: {e}")),
+    };
+    let leftovers = removal::sweep(state, origin, actor, session)
+        .await
+        .err()
+        .map(|why| format!("removing what deleted applications left: {why}"));
+    match (caveat, leftovers) {
+        (Some(caveat), Some(leftovers)) => Some(format!("{caveat}; {leftovers}")),
+        (caveat, leftovers) => caveat.or(leftovers),
     }
 }

@@ -267,7 +267,9 @@ async fn connect_and_check(
     let (check, failure, proxy) = match ssh::connect(&target, state.config.ssh_timeouts).await {
         Ok(session) => {
             let check = checks::run(&session).await;
-            let proxy = jobs::prepare_proxy(state, &id, &session, &check).await;
+            let proxy =
+                jobs::prepare_for_apps(state, &origin, &caller.actor(), &id, &session, &check)
+                    .await;
             session.close().await;
             (check, None, proxy)
         }

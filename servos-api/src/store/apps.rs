@@ -72,6 +72,16 @@ pub fn find_live(conn: &mut DbConn, id: &str) -> QueryResult<Option<(AppRow, i64
         .optional()
 }
 
+/// Which of `ids` name deleted applications.
+pub fn deleted_among(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<String>> {
+    apps::table
+        .filter(apps::id.eq_any(ids))
+        .filter(apps::deleted_at.is_not_null())
+        .order(apps::id.asc())
+        .select(apps::id)
+        .load(conn)
+}
+
 /// Live applications by name, each with the current version of its environment.
 pub fn list_live(conn: &mut DbConn) -> QueryResult<Vec<(AppRow, i64)>> {
     apps::table

@@ -4,7 +4,7 @@
 //! same servers keeps serving. A server that cannot be reached keeps the
 //! application undeleted (naming that server, in the API's answer and on
 //! the page) unless the delete is forced, which is audited with the server
-//! left unclean.
+//! left unclean; that server's next check removes what was left.
 
 use std::path::Path;
 
@@ -210,7 +210,31 @@ async fn an_unreachable_server_keeps_the_app_unless_forced(backend: Backend) {
     assert!(audited(&svc, &admin, "app.left_on_server", &fx.servers[0])
         .await
         .is_empty());
+
+    // Back on the network, the server's next check removes what was left.
     drop(restore);
+    assert_eq!(containers(lost, &app_id).len(), 1, "left while away");
+    let deployer = fx.who.deployer_token.clone();
+    let check = format!("/api/v1/servers/{}/check", fx.servers[1]);
+    for round in 1..=2 {
+        let (status, checked) = call(&svc, "POST", &check, &deployer, Value::Null).await;
+        assert_eq!(status, 200, "{checked}");
+        assert_eq!(checked["status"], "ready", "{checked}");
+        assert_eq!(checked["error"], Value::Null, "check {round}: {checked}");
+        assert_eq!(containers(lost, &app_id), Vec::<String>::new());
+        let answer = through_proxy(lost, "stranded.servos.internal").await;
+        assert!(
+            !matches!(&answer, Ok((_, body)) if body == "v1"),
+            "still serves the deleted application: {answer:?}"
+        );
+        let cleaned = audited(&svc, &admin, "app.leftovers_removed", &app_id).await;
+        assert_eq!(cleaned.len(), 1, "after check {round}: {cleaned:?}");
+        let recorded = fields(&cleaned[0]);
+        assert!(
+            recorded.contains(&"containers") && recorded.contains(&"proxy_routes"),
+            "{cleaned:?}"
+        );
+    }
 }
 
 both_backends!(
