@@ -166,11 +166,12 @@ fn parse(response: &HttpResponse) -> Value {
 
 /// Makes sure ServOS's Caddy runs and answers on the server (see
 /// [`running`]) and that its changes lose no connection (see
-/// [`handover`]). `Some(why)` when a change may reset connections that
-/// arrive during it; the proxy works regardless.
+/// [`handover`]), both at once over the session. `Some(why)` when a
+/// change may reset connections that arrive during it; the proxy works
+/// regardless.
 pub async fn ensure(session: &Session) -> Result<Option<String>, ProxyError> {
-    running(session).await?;
-    handover::ensure(session).await
+    let ((), caveat) = tokio::try_join!(running(session), handover::ensure(session))?;
+    Ok(caveat)
 }
 
 /// Starts (and if needed installs) Caddy when nothing answers on the admin
