@@ -152,14 +152,13 @@ pub async fn delete(
 /// it (their route, containers and file secrets), once a check reaches it
 /// again; each application cleaned is audited as `app.leftovers_removed`,
 /// sharing its request id with the check's entry. Only applications this
-/// installation knows as deleted are touched. How many were cleaned; why
-/// not, otherwise.
+/// installation knows as deleted are touched. Why not, when it fails.
 pub async fn sweep(
     state: &AppState,
     origin: &Origin,
     actor: &Actor,
     session: &Session,
-) -> Result<usize, String> {
+) -> Result<(), String> {
     let mut found: BTreeSet<String> = caddy::routed_apps(session)
         .await
         .map_err(|e| e.to_string())?
@@ -177,7 +176,7 @@ pub async fn sweep(
             .map(str::to_owned),
     );
     if found.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let found: Vec<String> = found.into_iter().collect();
     let deleted = state
@@ -200,7 +199,7 @@ pub async fn sweep(
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok(deleted.len())
+    Ok(())
 }
 
 /// The fields of the `app.deleted` entry: what went, and `forced` when
