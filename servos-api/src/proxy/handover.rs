@@ -39,3 +39,54 @@ pub async fn ensure(session: &Session) -> Result<Option<String>, ProxyError> {
     Ok((!why.is_empty())
         .then(|| format!("a route switch may reset connections that arrive during it: {why}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::SCRIPT;
+
+    /// What the script prints in a fresh network namespace (where the
+    /// setting starts at 0), run as root or as `nobody`, followed by the
+    /// setting's value afterwards.
+    fn run_in_fresh_namespace(as_nobody: bool) -> String {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test needs root (it creates a network namespace with unshare)"
+        );
+        let script = format!("{SCRIPT}\ncat /proc/sys/net/ipv4/tcp_migrate_req");
+        let mut command = Command::new("unshare");
+        command.arg("--net");
+        if as_nobody {
+            command.args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ]);
+        }
+        let output = command
+            .args(["sh", "-c", &script])
+            .output()
+            .expect("unshare (util-linux) runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    #[test]
+    fn root_turns_the_handover_on_silently() {
+        assert_eq!(run_in_fresh_namespace(false), "1\n");
+    }
+
+    #[test]
+    fn a_user_who_cannot_set_it_is_told_why() {
+        assert_eq!(
+            run_in_fresh_namespace(true),
+            "net.ipv4.tcp_migrate_req is 0 and this user cannot set it\n0\n"
+        );
+    }
+}
