@@ -285,28 +285,71 @@ where
     assert_eq!(status, 200, "{body}");
 }
 
+/// Applies `change` (`{"set": ..., "remove": [...]}`) to application
+/// `app_id`'s environment, which must succeed; returns the answer.
+pub(crate) async fn set_env<S, B>(svc: &S, token: &str, app_id: &str, change: Value) -> Value
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let uri = format!("/api/v1/apps/{app_id}/env");
+    let (status, body) = call(svc, "PATCH", &uri, token, change).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Queues a deployment of `app_id`, which must be accepted; returns its id.
+pub(crate) async fn queue_deploy<S, B>(svc: &S, token: &str, app_id: &str) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let uri = format!("/api/v1/apps/{app_id}/deploy");
+    let (status, queued) = call(svc, "POST", &uri, token, Value::Null).await;
+    assert_eq!(status, 202, "{queued}");
+    queued["id"].as_str().expect("id").to_owned()
+}
+
 /// Queues a deployment of `app_id`, waits for its end and returns it.
 pub(crate) async fn deploy<S, B>(svc: &S, token: &str, app_id: &str) -> Value
 where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let (status, queued) = call(
-        svc,
-        "POST",
-        &format!("/api/v1/apps/{app_id}/deploy"),
-        token,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, 202, "{queued}");
-    finished(
-        svc,
-        token,
-        queued["id"].as_str().expect("id"),
-        DEPLOY_WITHIN,
-    )
-    .await
+    let id = queue_deploy(svc, token, app_id).await;
+    finished(svc, token, &id, DEPLOY_WITHIN).await
+}
+
+/// Waits until a target of deployment `id` (the one on `server`, when
+/// given) reaches `state`.
+pub(crate) async fn wait_for_target<S, B>(
+    svc: &S,
+    token: &str,
+    id: &str,
+    server: Option<&str>,
+    state: &str,
+) where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let deadline = std::time::Instant::now() + DEPLOY_WITHIN;
+    loop {
+        let uri = format!("/api/v1/deployments/{id}");
+        let (_, shown) = call(svc, "GET", &uri, token, Value::Null).await;
+        let reached = shown["targets"].as_array().is_some_and(|targets| {
+            targets.iter().any(|t| {
+                t["state"] == state && server.is_none_or(|server| t["server_id"] == server)
+            })
+        });
+        if reached {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no target (of server {server:?}) reached {state}: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Creates the web application `name` of `image` on the fixture's servers

@@ -10,8 +10,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::secrets::files_containing;
-use super::{container_env, create_app, deploy, deploys, only_container, web_app};
-use crate::apps::call;
+use super::{container_env, create_app, deploy, deploys, only_container, set_env, web_app};
 use crate::both_backends;
 use crate::harness::Backend;
 
@@ -35,15 +34,7 @@ async fn a_file_secret_is_only_a_file_in_the_container(backend: Backend) {
     .await;
     let change = json!({"set": {"PLAIN": {"value": "plain value"},
         "API_KEY": {"value": canary, "file_secret": true}}});
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &format!("/api/v1/apps/{app_id}/env"),
-        &deployer,
-        change,
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_env(&svc, &deployer, &app_id, change).await;
     let first = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(first["state"], "succeeded", "{first}");
 

@@ -17,8 +17,8 @@ use servos_lab::Host;
 
 use super::{
     container_env, containers, create_app, deploy, deployed_web_app, deploys, deploys_with,
-    leftover_secret_files, only_container, set_image, target_ids, through_proxy, web_app,
-    DEPLOY_WITHIN,
+    leftover_secret_files, only_container, queue_deploy, set_env, set_image, target_ids,
+    through_proxy, wait_for_target, web_app, DEPLOY_WITHIN,
 };
 use crate::apps::call;
 use crate::both_backends;
@@ -71,28 +71,12 @@ async fn a_rollback_brings_back_the_image_and_the_values(backend: Backend) {
         web_app("blog", "servos-test/web:1", &fx.servers),
     )
     .await;
-    let env_uri = format!("/api/v1/apps/{app_id}/env");
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &env_uri,
-        &deployer,
-        json!({"set": {"GREETING": {"value": "hello one"}}}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let greeting = |value: &str| json!({"set": {"GREETING": {"value": value}}});
+    set_env(&svc, &deployer, &app_id, greeting("hello one")).await;
     let first = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(first["state"], "succeeded", "{first}");
 
-    let (status, _) = call(
-        &svc,
-        "PATCH",
-        &env_uri,
-        &deployer,
-        json!({"set": {"GREETING": {"value": "hello two"}}}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_env(&svc, &deployer, &app_id, greeting("hello two")).await;
     set_image(&svc, &deployer, &app_id, "servos-test/web:2").await;
     let second = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(second["state"], "succeeded", "{second}");
@@ -184,40 +168,6 @@ async fn a_rollback_brings_back_the_image_and_the_values(backend: Backend) {
     );
 }
 
-/// Waits until a target of deployment `id` reaches `state`.
-async fn wait_for_target<S, B>(svc: &S, token: &str, id: &str, state: &str)
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
-    let deadline = Instant::now() + DEPLOY_WITHIN;
-    loop {
-        let (_, shown) = call(
-            svc,
-            "GET",
-            &format!("/api/v1/deployments/{id}"),
-            token,
-            Value::Null,
-        )
-        .await;
-        if shown["targets"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|t| t["state"] == state))
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no target reached {state}: {shown}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn a_cancel_stops_a_running_deployment_and_keeps_the_old_version(backend: Backend) {
     let (fx, svc) = deploys(backend, 1).await;
     let deployer = fx.who.deployer_token.clone();
@@ -226,16 +176,8 @@ async fn a_cancel_stops_a_running_deployment_and_keeps_the_old_version(backend: 
     let old = only_container(host, &app_id);
 
     set_image(&svc, &deployer, &app_id, "servos-test/slow:1").await;
-    let (_, queued) = call(
-        &svc,
-        "POST",
-        &format!("/api/v1/apps/{app_id}/deploy"),
-        &deployer,
-        Value::Null,
-    )
-    .await;
-    let id = queued["id"].as_str().expect("id").to_owned();
-    wait_for_target(&svc, &deployer, &id, "checking").await;
+    let id = queue_deploy(&svc, &deployer, &app_id).await;
+    wait_for_target(&svc, &deployer, &id, None, "checking").await;
     let (status, asked) = call(
         &svc,
         "POST",
@@ -293,31 +235,21 @@ async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
         web_app("queue", "servos-test/slow:1", &fx.servers),
     )
     .await;
-    let (status, _) = call(
+    set_env(
         &svc,
-        "PATCH",
-        &format!("/api/v1/apps/{app_id}/env"),
         &deployer,
+        &app_id,
         json!({"set": {"TOKEN": {"value": canary}}}),
     )
     .await;
-    assert_eq!(status, 200);
 
     let first = Server::start(
         &binary_env(&fx, &master_key, 2),
         &scratch.path().join("first.log"),
     )
     .await;
-    let (_, queued) = call(
-        &svc,
-        "POST",
-        &format!("/api/v1/apps/{app_id}/deploy"),
-        &deployer,
-        Value::Null,
-    )
-    .await;
-    let id = queued["id"].as_str().expect("id").to_owned();
-    wait_for_target(&svc, &deployer, &id, "checking").await;
+    let id = queue_deploy(&svc, &deployer, &app_id).await;
+    wait_for_target(&svc, &deployer, &id, None, "checking").await;
     let first_log = first.output();
     drop(first); // SIGKILL, mid-deploy
 
@@ -377,17 +309,8 @@ where
         web_app(name, "servos-test/slow:1", &fx.servers),
     )
     .await;
-    let (status, queued) = call(
-        svc,
-        "POST",
-        &format!("/api/v1/apps/{app_id}/deploy"),
-        deployer,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, 202, "{queued}");
-    let id = queued["id"].as_str().expect("id").to_owned();
-    wait_for_target(svc, deployer, &id, "checking").await;
+    let id = queue_deploy(svc, deployer, &app_id).await;
+    wait_for_target(svc, deployer, &id, None, "checking").await;
     (app_id, id)
 }
 
@@ -494,18 +417,9 @@ async fn two_api_processes_run_each_queued_job_once() {
         );
     }
     let mut ids = Vec::new();
-    for round in 0..2 {
+    for _ in 0..2 {
         for app_id in &apps {
-            let (status, queued) = call(
-                &svc,
-                "POST",
-                &format!("/api/v1/apps/{app_id}/deploy"),
-                &deployer,
-                Value::Null,
-            )
-            .await;
-            assert_eq!(status, 202, "round {round}: {queued}");
-            ids.push(queued["id"].as_str().expect("id").to_owned());
+            ids.push(queue_deploy(&svc, &deployer, app_id).await);
         }
     }
     let env = binary_env(&fx, &master_key, 4);

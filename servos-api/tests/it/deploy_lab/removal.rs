@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::unreachable::{link, LinkDown};
 use super::{
-    containers, create_app, deploy, deployed_web_app, deploys, through_proxy, web_app,
-    DEPLOY_WITHIN,
+    containers, create_app, deploy, deployed_web_app, deploys, queue_deploy, set_env,
+    through_proxy, web_app, DEPLOY_WITHIN,
 };
 use crate::apps::call;
 use crate::both_backends;
@@ -61,15 +61,13 @@ async fn deleting_removes_the_app_from_its_servers(backend: Backend) {
         web_app("gone", "servos-test/web:1", &fx.servers),
     )
     .await;
-    let (status, _) = call(
+    set_env(
         &svc,
-        "PATCH",
-        &format!("/api/v1/apps/{gone}/env"),
         &deployer,
+        &gone,
         json!({"set": {"API_KEY": {"value": "file secret", "file_secret": true}}}),
     )
     .await;
-    assert_eq!(status, 200);
     let kept = create_app(
         &svc,
         &deployer,
@@ -88,15 +86,7 @@ async fn deleting_removes_the_app_from_its_servers(backend: Backend) {
     }
 
     // Refused while a deployment of it is queued or running.
-    let (status, queued) = call(
-        &svc,
-        "POST",
-        &format!("/api/v1/apps/{gone}/deploy"),
-        &deployer,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, 202, "{queued}");
+    let queued = queue_deploy(&svc, &deployer, &gone).await;
     let uri = format!("/api/v1/apps/{gone}");
     let (status, refused) = call(&svc, "DELETE", &uri, &admin, Value::Null).await;
     assert_eq!(status, 409, "{refused}");
@@ -106,13 +96,7 @@ async fn deleting_removes_the_app_from_its_servers(backend: Backend) {
             .is_some_and(|m| m.contains("cancel")),
         "{refused}"
     );
-    let second = finished(
-        &svc,
-        &deployer,
-        queued["id"].as_str().expect("id"),
-        DEPLOY_WITHIN,
-    )
-    .await;
+    let second = finished(&svc, &deployer, &queued, DEPLOY_WITHIN).await;
     assert_eq!(second["state"], "succeeded", "{second}");
 
     let (status, body) = call(&svc, "DELETE", &uri, &admin, Value::Null).await;

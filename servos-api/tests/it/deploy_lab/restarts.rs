@@ -5,8 +5,10 @@
 //! a port something else listens on is never chosen, and one taken out of
 //! sight is given up without leaving anything behind.
 
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use servos_lab::Host;
 
 use super::{
@@ -141,23 +143,43 @@ async fn each_app_gets_a_free_port_of_its_own(backend: Backend) {
         [FIRST_PORT + 1, FIRST_PORT + 2].map(|port| format!("127.0.0.1:{port}"))
     );
 
+    deploy_without_a_port(&svc, &fx, "third", FIRST_PORT..=FIRST_PORT + 2).await;
+    assert!(host.exec(&["kill", &listener]).status.success());
+}
+
+/// Creates the web application `name` on the fixture's servers and deploys
+/// it, which must fail for want of a free port in `ports`; returns the
+/// application id and the failed deployment.
+async fn deploy_without_a_port<S, B>(
+    svc: &S,
+    fx: &super::Deploys,
+    name: &str,
+    ports: RangeInclusive<u16>,
+) -> (String, Value)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let deployer = &fx.who.deployer_token;
     let app_id = create_app(
-        &svc,
-        &deployer,
-        web_app("third", "servos-test/web:1", &fx.servers),
+        svc,
+        deployer,
+        web_app(name, "servos-test/web:1", &fx.servers),
     )
     .await;
-    let failed = deploy(&svc, &deployer, &app_id).await;
+    let failed = deploy(svc, deployer, &app_id).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     let reason = failed["reason"].as_str().unwrap_or_default();
+    let (first, last) = (ports.start(), ports.end());
     assert!(
-        reason.ends_with(&format!(
-            "no free loopback port in {FIRST_PORT}-{}",
-            FIRST_PORT + 2
-        )),
+        reason.ends_with(&format!("no free loopback port in {first}-{last}")),
         "{reason}"
     );
-    assert!(host.exec(&["kill", &listener]).status.success());
+    (app_id, failed)
 }
 
 /// The one host port of the next test, bound (not listening) by a socket
@@ -180,21 +202,8 @@ async fn a_port_taken_behind_the_check_is_given_up_cleanly(backend: Backend) {
     assert!(binder.status.success(), "{binder:?}");
     let pid = String::from_utf8_lossy(&binder.stdout).trim().to_owned();
 
-    let app_id = create_app(
-        &svc,
-        &deployer,
-        web_app("hidden", "servos-test/web:1", &fx.servers),
-    )
-    .await;
-    let failed = deploy(&svc, &deployer, &app_id).await;
-    assert_eq!(failed["state"], "failed", "{failed}");
-    let reason = failed["reason"].as_str().unwrap_or_default();
-    assert!(
-        reason.ends_with(&format!(
-            "no free loopback port in {HIDDEN_PORT}-{HIDDEN_PORT}"
-        )),
-        "{reason}"
-    );
+    let (app_id, failed) =
+        deploy_without_a_port(&svc, &fx, "hidden", HIDDEN_PORT..=HIDDEN_PORT).await;
     let id = failed["id"].as_str().unwrap_or_default();
     let (_, events) = read_all(&svc, &format!("/api/v1/deployments/{id}/events"), &deployer).await;
     assert!(

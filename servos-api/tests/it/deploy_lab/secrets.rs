@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 use servos_api::store::audit_log;
 
 use super::{
-    container_env, create_app, deploy, deploys, leftover_secret_files, only_container, target_ids,
-    through_proxy, web_app,
+    container_env, create_app, deploy, deploys, leftover_secret_files, only_container, set_env,
+    target_ids, through_proxy, web_app,
 };
 use crate::apps::call;
 use crate::both_backends;
@@ -109,15 +109,7 @@ async fn twenty_variables_reach_three_hosts_and_nothing_else(backend: Backend) {
         .map(|(name, value)| (name.clone(), json!({"value": value})))
         .collect();
     let mut responses = String::new();
-    let (status, env) = call(
-        &svc,
-        "PATCH",
-        &format!("/api/v1/apps/{app_id}/env"),
-        &deployer,
-        json!({"set": set}),
-    )
-    .await;
-    assert_eq!(status, 200, "{env}");
+    let env = set_env(&svc, &deployer, &app_id, json!({"set": set})).await;
     responses.push_str(&env.to_string());
 
     let watch = ArgvWatch::start(&canary);

@@ -8,10 +8,9 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::{
-    deployed_web_app, deploys_tweaked, leftover_secret_files, only_container, set_image,
-    target_ids, through_proxy, DEPLOY_WITHIN,
+    deployed_web_app, deploys_tweaked, leftover_secret_files, only_container, queue_deploy,
+    set_image, target_ids, through_proxy, wait_for_target, DEPLOY_WITHIN,
 };
-use crate::apps::call;
 use crate::both_backends;
 use crate::deployments::finished;
 use crate::harness::Backend;
@@ -52,42 +51,11 @@ async fn a_host_lost_mid_deploy_fails_alone(backend: Backend) {
     let app_id = deployed_web_app(&svc, &fx, "edge", "servos-test/web:1").await;
 
     set_image(&svc, &deployer, &app_id, "servos-test/slow:1").await;
-    let (_, queued) = call(
-        &svc,
-        "POST",
-        &format!("/api/v1/apps/{app_id}/deploy"),
-        &deployer,
-        Value::Null,
-    )
-    .await;
-    let id = queued["id"].as_str().expect("id").to_owned();
+    let id = queue_deploy(&svc, &deployer, &app_id).await;
     // Wait until the lost host's new container is being health-checked: its
     // env file is gone by then, as it must be right after `docker run`.
     let lost_server = fx.servers[1].clone();
-    let deadline = std::time::Instant::now() + DEPLOY_WITHIN;
-    loop {
-        let (_, shown) = call(
-            &svc,
-            "GET",
-            &format!("/api/v1/deployments/{id}"),
-            &deployer,
-            Value::Null,
-        )
-        .await;
-        let checking = shown["targets"].as_array().is_some_and(|targets| {
-            targets
-                .iter()
-                .any(|t| t["server_id"] == lost_server.as_str() && t["state"] == "checking")
-        });
-        if checking {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lost host never reached its health check: {shown}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_for_target(&svc, &deployer, &id, Some(&lost_server), "checking").await;
     link(lost, "down");
     let restore = LinkDown(lost);
 
