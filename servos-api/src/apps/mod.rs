@@ -21,7 +21,7 @@ use crate::http::error::ApiError;
 use crate::store::{self, apps, registries, servers, DbConn};
 
 pub use model::{App, AppPatch, AppSpec, NewApp, SpecChange};
-pub use removal::Removal;
+pub use removal::{delete, Removal};
 
 /// Audit target type of applications.
 const TARGET: &str = "app";
@@ -177,17 +177,4 @@ pub async fn update(
             Ok((load(conn, &id)?, event))
         })
         .await
-}
-
-/// Removes an application from its servers, then deletes it (soft); its
-/// environment versions stay for the deployments that used them. See
-/// [`removal::delete`].
-pub async fn delete(
-    state: &AppState,
-    origin: Origin,
-    admin: Principal,
-    id: String,
-    force: bool,
-) -> Result<Removal, ApiError> {
-    removal::delete(state, origin, admin, id, force).await
 }
