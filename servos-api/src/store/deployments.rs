@@ -300,6 +300,16 @@ pub fn renew_lease(
         .map(Some)
 }
 
+/// Deployment `id` while it is running and `worker` holds it.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn held_by<'a>(id: &'a str, worker: &'a str) -> _ {
+    let running: &'static str = RUNNING;
+    deployments::table
+        .filter(deployments::id.eq(id))
+        .filter(deployments::state.eq(running))
+        .filter(deployments::worker.eq(worker))
+}
+
 /// Lets `worker`'s lease on a running deployment run out at `now`, so that
 /// any worker takes the job over at once; 0 when `worker` no longer holds it.
 pub fn release_lease(
@@ -308,14 +318,9 @@ pub fn release_lease(
     worker: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        deployments::table
-            .filter(deployments::id.eq(id))
-            .filter(deployments::state.eq(RUNNING))
-            .filter(deployments::worker.eq(worker)),
-    )
-    .set(deployments::lease_until.eq(Some(now)))
-    .execute(conn)
+    diesel::update(held_by(id, worker))
+        .set(deployments::lease_until.eq(Some(now)))
+        .execute(conn)
 }
 
 /// Ends a running deployment that `worker` holds; 0 when it does not.
@@ -327,20 +332,15 @@ pub fn finish(
     reason: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        deployments::table
-            .filter(deployments::id.eq(id))
-            .filter(deployments::state.eq(RUNNING))
-            .filter(deployments::worker.eq(worker)),
-    )
-    .set((
-        deployments::state.eq(state),
-        deployments::reason.eq(reason),
-        deployments::finished_at.eq(Some(now)),
-        deployments::worker.eq(None::<String>),
-        deployments::lease_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)
+    diesel::update(held_by(id, worker))
+        .set((
+            deployments::state.eq(state),
+            deployments::reason.eq(reason),
+            deployments::finished_at.eq(Some(now)),
+            deployments::worker.eq(None::<String>),
+            deployments::lease_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
 }
 
 /// Cancels a queued deployment at once; 0 when it is no longer queued.
