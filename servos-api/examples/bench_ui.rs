@@ -15,13 +15,14 @@ use anyhow::{bail, Context as _};
 use servos_api::accounts::principal::{Credential, Principal};
 use servos_api::accounts::role::Role;
 use servos_api::accounts::{sessions, setup};
-use servos_api::app::{app, AppState};
 use servos_api::apps::health::{HealthCheckSpec, HttpProbe};
 use servos_api::apps::{self, NewApp};
 use servos_api::audit::{AuditEvent, Origin};
 use servos_api::config::Config;
 use servos_api::credentials::ssh_keys::{self, KeyKind, KeySource};
+use servos_api::http::app::app;
 use servos_api::servers::{self, NewServer};
+use servos_api::state::AppState;
 use servos_api::store::deployment_logs::{self, LogRow};
 use servos_api::store::deployment_targets::{self, TargetRow, TargetTimings};
 use servos_api::store::deployments::{self, DeploymentRow};
@@ -120,7 +121,7 @@ async fn seeded(
     let data = dir.join(format!("data-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data)?;
     let mut config = Config::new(data.clone(), target);
-    config.rate_limit.0 = 1_000_000;
+    config.rate_limit.requests = 1_000_000;
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| anyhow::anyhow!("no randomness"))?;

@@ -6,10 +6,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use servos_api::app::AppState;
 use servos_api::config::Config;
 use servos_api::credentials;
-use servos_api::http::error::ApiError;
+use servos_api::error::ServiceError;
+use servos_api::state::AppState;
 use servos_api::store::registries::{self, RegistryRow};
 use servos_api::store::{self, tx, DatabaseTarget};
 use servos_api::vault::rotation;
@@ -89,7 +89,7 @@ fn rotation_time(
     let keyring = state.vault.keyring();
     let started = Instant::now();
     for batch in 0..secrets.div_ceil(SEED_BATCH) {
-        tx::write(&mut conn, |conn| -> Result<(), ApiError> {
+        tx::write(&mut conn, |conn| -> Result<(), ServiceError> {
             let now = store::now();
             for i in batch * SEED_BATCH..((batch + 1) * SEED_BATCH).min(secrets) {
                 let id = format!("{i:08}-0000-4000-8000-000000000000");

@@ -1,24 +1,82 @@
 //! Configuration, read once at start from the environment (or flags).
-//! Each setting is documented where it is declared.
+//! Each setting is documented where it is declared, and its default is in
+//! [`defaults`]: the flags and [`Config::new`] both read it from there.
+//! A value out of range is refused with the variable's name, never clamped.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
+use crate::proxy::TlsMode;
 use crate::store::DatabaseTarget;
+
+/// Every default setting.
+pub mod defaults {
+    use super::{PortRange, Rate};
+
+    /// `SERVOS_DATA_DIR`.
+    pub const DATA_DIR: &str = "/var/lib/servos";
+    /// `SERVOS_LISTEN`.
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    /// `SERVOS_RATE_LIMIT`.
+    pub const RATE_LIMIT: Rate = Rate {
+        requests: 200,
+        seconds: 30,
+    };
+    /// `SERVOS_AUTH_FAILURE_LIMIT`.
+    pub const AUTH_FAILURE_LIMIT: Rate = Rate {
+        requests: 30,
+        seconds: 300,
+    };
+    /// `SERVOS_SESSION_IDLE_MINUTES`.
+    pub const SESSION_IDLE_MINUTES: u32 = 720;
+    /// `SERVOS_SESSION_MAX_HOURS`.
+    pub const SESSION_MAX_HOURS: u32 = 168;
+    /// `SERVOS_SSH_CONNECT_TIMEOUT`.
+    pub const SSH_CONNECT_TIMEOUT: u64 = 10;
+    /// `SERVOS_SSH_COMMAND_TIMEOUT`.
+    pub const SSH_COMMAND_TIMEOUT: u64 = 120;
+    /// `SERVOS_DB_POOL_SIZE`.
+    pub const DB_POOL_SIZE: u32 = 16;
+    /// `SERVOS_DEPLOY_WORKERS`.
+    pub const DEPLOY_WORKERS: usize = 4;
+    /// `SERVOS_DEPLOY_SERVER_PARALLELISM`.
+    pub const DEPLOY_SERVER_PARALLELISM: usize = 10;
+    /// `SERVOS_DEPLOY_LEASE_SECS`.
+    pub const DEPLOY_LEASE_SECS: u64 = 30;
+    /// `SERVOS_DEPLOY_DRAIN_SECS`.
+    pub const DEPLOY_DRAIN_SECS: u64 = 30;
+    /// `SERVOS_DEPLOY_STOP_GRACE_SECS`.
+    pub const DEPLOY_STOP_GRACE_SECS: u64 = 60;
+    /// `SERVOS_DEPLOY_PORTS`: below Linux's ephemeral range (32768–60999),
+    /// which Docker and outgoing connections draw from.
+    pub const DEPLOY_PORTS: PortRange = PortRange {
+        first: 20000,
+        last: 29999,
+    };
+    /// How often idle deploy workers look for jobs other processes queued.
+    pub const DEPLOY_POLL_MILLIS: u64 = 1000;
+    /// Attempts (first run and take-overs) before a deployment is failed.
+    pub const DEPLOY_MAX_ATTEMPTS: i32 = 3;
+}
+
+/// The shortest lease: renewals come every third of it, at most every 2 s.
+const MIN_LEASE_SECS: u64 = 3;
 
 /// Settings of `servos-api serve` and the other subcommands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
     /// Data directory: the SQLite database and the first-run setup token.
-    #[arg(long, env = "SERVOS_DATA_DIR", default_value = "/var/lib/servos")]
+    #[arg(long, env = "SERVOS_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
     /// `postgres://...` selects PostgreSQL; unset means SQLite in the data directory.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Address to listen on, host:port.
-    #[arg(long, env = "SERVOS_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "SERVOS_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
     /// PEM certificate chain; with `--tls-key`, the API serves HTTPS itself.
     #[arg(long, env = "SERVOS_TLS_CERT", requires = "tls_key")]
@@ -35,55 +93,91 @@ pub struct Settings {
     #[arg(long, env = "SERVOS_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
     /// General rate limit per client IP: `REQUESTS/SECONDS`.
-    #[arg(long, env = "SERVOS_RATE_LIMIT", default_value = "200/30", value_parser = parse_rate)]
-    pub rate_limit: (u32, u64),
+    #[arg(long, env = "SERVOS_RATE_LIMIT", default_value_t = defaults::RATE_LIMIT)]
+    pub rate_limit: Rate,
+    /// Failed authentications (wrong token, password or setup token) per
+    /// client IP before it is refused: `REQUESTS/SECONDS`.
+    #[arg(long, env = "SERVOS_AUTH_FAILURE_LIMIT", default_value_t = defaults::AUTH_FAILURE_LIMIT)]
+    pub auth_failure_limit: Rate,
     /// Minutes of inactivity after which a session ends.
-    #[arg(long, env = "SERVOS_SESSION_IDLE_MINUTES", default_value_t = 720)]
+    #[arg(long, env = "SERVOS_SESSION_IDLE_MINUTES", default_value_t = defaults::SESSION_IDLE_MINUTES)]
     pub session_idle_minutes: u32,
     /// Hours after login at which a session ends regardless of activity.
-    #[arg(long, env = "SERVOS_SESSION_MAX_HOURS", default_value_t = 168)]
+    #[arg(long, env = "SERVOS_SESSION_MAX_HOURS", default_value_t = defaults::SESSION_MAX_HOURS)]
     pub session_max_hours: u32,
     /// Seconds to connect, verify the host key and authenticate over SSH.
-    #[arg(long, env = "SERVOS_SSH_CONNECT_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "SERVOS_SSH_CONNECT_TIMEOUT", default_value_t = defaults::SSH_CONNECT_TIMEOUT)]
     pub ssh_connect_timeout: u64,
     /// Seconds one remote command may run.
-    #[arg(long, env = "SERVOS_SSH_COMMAND_TIMEOUT", default_value_t = 120)]
+    #[arg(long, env = "SERVOS_SSH_COMMAND_TIMEOUT", default_value_t = defaults::SSH_COMMAND_TIMEOUT)]
     pub ssh_command_timeout: u64,
     /// Database connections per API process.
-    #[arg(long, env = "SERVOS_DB_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "SERVOS_DB_POOL_SIZE", default_value_t = defaults::DB_POOL_SIZE)]
     pub db_pool_size: u32,
     /// Log format: `text` or `json`.
     #[arg(long, env = "SERVOS_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
     /// Deployments one API process runs at a time.
-    #[arg(long, env = "SERVOS_DEPLOY_WORKERS", default_value_t = 4)]
+    #[arg(long, env = "SERVOS_DEPLOY_WORKERS", default_value_t = defaults::DEPLOY_WORKERS)]
     pub deploy_workers: usize,
     /// Servers one API process deploys to at a time, over all its deployments.
-    #[arg(long, env = "SERVOS_DEPLOY_SERVER_PARALLELISM", default_value_t = 10)]
+    #[arg(long, env = "SERVOS_DEPLOY_SERVER_PARALLELISM", default_value_t = defaults::DEPLOY_SERVER_PARALLELISM)]
     pub deploy_server_parallelism: usize,
-    /// Seconds a worker's claim on a deployment lasts unless renewed; the
-    /// deployment of a process that stopped is taken over after that.
-    #[arg(long, env = "SERVOS_DEPLOY_LEASE_SECS", default_value_t = 30)]
+    /// Seconds a worker's claim on a deployment lasts unless renewed (at
+    /// least 3); the deployment of a process that stopped is taken over
+    /// after that.
+    #[arg(long, env = "SERVOS_DEPLOY_LEASE_SECS", default_value_t = defaults::DEPLOY_LEASE_SECS)]
     pub deploy_lease_secs: u64,
     /// Seconds the old container may take to finish its requests once the
     /// proxy sends new ones to its successor.
-    #[arg(long, env = "SERVOS_DEPLOY_DRAIN_SECS", default_value_t = 30)]
+    #[arg(long, env = "SERVOS_DEPLOY_DRAIN_SECS", default_value_t = defaults::DEPLOY_DRAIN_SECS)]
     pub deploy_drain_secs: u64,
     /// Seconds a stopping process lets its running deployments go on; one
     /// still running then is left for another process to take over at once.
-    #[arg(long, env = "SERVOS_DEPLOY_STOP_GRACE_SECS", default_value_t = 60)]
+    #[arg(long, env = "SERVOS_DEPLOY_STOP_GRACE_SECS", default_value_t = defaults::DEPLOY_STOP_GRACE_SECS)]
     pub deploy_stop_grace_secs: u64,
     /// The loopback ports of each server that containers are published on,
-    /// `FIRST-LAST`; the proxy reaches applications there.
-    #[arg(long, env = "SERVOS_DEPLOY_PORTS", default_value = "20000-29999", value_parser = parse_ports)]
-    pub deploy_ports: RangeInclusive<u16>,
+    /// `FIRST-LAST` (at least 10, none below 1024); the proxy reaches
+    /// applications there.
+    #[arg(long, env = "SERVOS_DEPLOY_PORTS", default_value_t = defaults::DEPLOY_PORTS)]
+    pub deploy_ports: PortRange,
     /// Certificates of application domains on the servers' proxies: `acme`
     /// (public names get certificates from an ACME CA; names under
     /// `.internal`, `.test`, `.localhost`, `.local`, `.lan`, `.example` and
     /// `.invalid` get the proxy's internal CA) or `internal` (always the
     /// internal CA, for private networks).
     #[arg(long, env = "SERVOS_PROXY_TLS", default_value = "acme")]
-    pub proxy_tls: crate::proxy::TlsMode,
+    pub proxy_tls: TlsMode,
+}
+
+impl Default for Settings {
+    /// Every setting at its default, whatever the environment holds.
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(defaults::DATA_DIR),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            rate_limit: defaults::RATE_LIMIT,
+            auth_failure_limit: defaults::AUTH_FAILURE_LIMIT,
+            session_idle_minutes: defaults::SESSION_IDLE_MINUTES,
+            session_max_hours: defaults::SESSION_MAX_HOURS,
+            ssh_connect_timeout: defaults::SSH_CONNECT_TIMEOUT,
+            ssh_command_timeout: defaults::SSH_COMMAND_TIMEOUT,
+            db_pool_size: defaults::DB_POOL_SIZE,
+            log_format: LogFormat::Text,
+            deploy_workers: defaults::DEPLOY_WORKERS,
+            deploy_server_parallelism: defaults::DEPLOY_SERVER_PARALLELISM,
+            deploy_lease_secs: defaults::DEPLOY_LEASE_SECS,
+            deploy_drain_secs: defaults::DEPLOY_DRAIN_SECS,
+            deploy_stop_grace_secs: defaults::DEPLOY_STOP_GRACE_SECS,
+            deploy_ports: defaults::DEPLOY_PORTS,
+            proxy_tls: TlsMode::Acme,
+        }
+    }
 }
 
 /// Log output format.
@@ -95,32 +189,83 @@ pub enum LogFormat {
     Json,
 }
 
-fn parse_rate(text: &str) -> Result<(u32, u64), String> {
-    let (requests, seconds) = text
-        .split_once('/')
-        .ok_or("expected REQUESTS/SECONDS, e.g. 200/30")?;
-    let requests = requests.trim().parse::<u32>().map_err(|e| e.to_string())?;
-    let seconds = seconds.trim().parse::<u64>().map_err(|e| e.to_string())?;
-    if requests == 0 || seconds == 0 {
-        return Err("both numbers must be positive".into());
-    }
-    Ok((requests, seconds))
+/// A rate: at most `requests` per `seconds`, written `REQUESTS/SECONDS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Events allowed per window.
+    pub requests: u32,
+    /// The window, in seconds.
+    pub seconds: u64,
 }
 
-/// `FIRST-LAST`: at least 10 ports, none privileged (below 1024).
-fn parse_ports(text: &str) -> Result<RangeInclusive<u16>, String> {
-    let (first, last) = text
-        .split_once('-')
-        .ok_or("expected FIRST-LAST, e.g. 20000-29999")?;
-    let first = first.trim().parse::<u16>().map_err(|e| e.to_string())?;
-    let last = last.trim().parse::<u16>().map_err(|e| e.to_string())?;
-    if first < 1024 {
-        return Err("ports below 1024 are privileged".into());
+impl Rate {
+    /// The window as a duration.
+    pub fn window(self) -> Duration {
+        Duration::from_secs(self.seconds)
     }
-    if last < first.saturating_add(9) {
-        return Err("the range needs at least 10 ports".into());
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.requests, self.seconds)
     }
-    Ok(first..=last)
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (requests, seconds) = text
+            .split_once('/')
+            .ok_or("expected REQUESTS/SECONDS, e.g. 200/30")?;
+        let requests = requests.trim().parse::<u32>().map_err(|e| e.to_string())?;
+        let seconds = seconds.trim().parse::<u64>().map_err(|e| e.to_string())?;
+        if requests == 0 || seconds == 0 {
+            return Err("both numbers must be positive".into());
+        }
+        Ok(Self { requests, seconds })
+    }
+}
+
+/// Ports `FIRST-LAST`: at least 10, none privileged (below 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// The first port.
+    pub first: u16,
+    /// The last port.
+    pub last: u16,
+}
+
+impl PortRange {
+    /// The ports, inclusive.
+    pub fn ports(self) -> RangeInclusive<u16> {
+        self.first..=self.last
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (first, last) = text
+            .split_once('-')
+            .ok_or("expected FIRST-LAST, e.g. 20000-29999")?;
+        let first = first.trim().parse::<u16>().map_err(|e| e.to_string())?;
+        let last = last.trim().parse::<u16>().map_err(|e| e.to_string())?;
+        if first < 1024 {
+            return Err("ports below 1024 are privileged".into());
+        }
+        if last < first.saturating_add(9) {
+            return Err("the range needs at least 10 ports".into());
+        }
+        Ok(Self { first, last })
+    }
 }
 
 /// PEM files for serving HTTPS.
@@ -130,6 +275,29 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// Private key.
     pub key: PathBuf,
+}
+
+/// Settings of the deploy engine.
+#[derive(Debug, Clone)]
+pub struct DeploySettings {
+    /// Jobs one process runs at a time.
+    pub workers: usize,
+    /// Servers one process works on at a time, over all its jobs.
+    pub server_parallelism: usize,
+    /// How long a claim lasts unless renewed.
+    pub lease: Duration,
+    /// How long the old container may take to finish its requests.
+    pub drain: Duration,
+    /// How long a stopping process lets its running jobs go on.
+    pub stop_grace: Duration,
+    /// How often idle workers look for jobs queued by other processes.
+    pub poll: Duration,
+    /// Certificates of application domains.
+    pub proxy_tls: TlsMode,
+    /// Attempts (first run and take-overs) before a job is failed.
+    pub max_attempts: i32,
+    /// The loopback ports of a server that containers are published on.
+    pub host_ports: RangeInclusive<u16>,
 }
 
 /// The resolved configuration the running API uses.
@@ -147,8 +315,10 @@ pub struct Config {
     pub public_origin: Option<String>,
     /// Trusted reverse proxies.
     pub trusted_proxies: Vec<IpAddr>,
-    /// General per-IP limit: requests per window.
-    pub rate_limit: (u32, Duration),
+    /// General per-IP limit.
+    pub rate_limit: Rate,
+    /// Failed authentications per IP.
+    pub auth_failure_limit: Rate,
     /// Session idle timeout.
     pub session_idle_timeout: chrono::Duration,
     /// Session absolute lifetime.
@@ -158,13 +328,28 @@ pub struct Config {
     /// SSH time limits.
     pub ssh_timeouts: crate::ssh::Timeouts,
     /// The deploy engine.
-    pub deploy: crate::deploy::DeploySettings,
+    pub deploy: DeploySettings,
+}
+
+/// Refuses `value` below `min`, naming the variable.
+fn at_least<T: PartialOrd + fmt::Display>(variable: &str, value: T, min: T) -> Result<T, String> {
+    if value < min {
+        return Err(format!("{variable} must be at least {min} (it is {value})"));
+    }
+    Ok(value)
 }
 
 impl Config {
-    /// Resolves settings; the error names the setting at fault.
+    /// Resolves settings; the error names the variable at fault.
     pub fn from_settings(s: &Settings) -> Result<Self, String> {
         let public_origin = s.public_url.as_deref().map(origin_of).transpose()?;
+        let lease = at_least(
+            "SERVOS_DEPLOY_LEASE_SECS",
+            s.deploy_lease_secs,
+            MIN_LEASE_SECS,
+        )?;
+        let idle = at_least("SERVOS_SESSION_IDLE_MINUTES", s.session_idle_minutes, 1)?;
+        let max_hours = at_least("SERVOS_SESSION_MAX_HOURS", s.session_max_hours, 1)?;
         Ok(Self {
             database: DatabaseTarget::from_env(s.database_url.as_deref(), &s.data_dir),
             data_dir: s.data_dir.clone(),
@@ -178,44 +363,51 @@ impl Config {
             },
             public_origin,
             trusted_proxies: s.trusted_proxies.clone(),
-            rate_limit: (s.rate_limit.0, Duration::from_secs(s.rate_limit.1)),
-            session_idle_timeout: chrono::Duration::minutes(i64::from(
-                s.session_idle_minutes.max(1),
-            )),
-            session_max_age: chrono::Duration::hours(i64::from(s.session_max_hours.max(1))),
-            db_pool_size: s.db_pool_size.max(1),
+            rate_limit: s.rate_limit,
+            auth_failure_limit: s.auth_failure_limit,
+            session_idle_timeout: chrono::Duration::minutes(i64::from(idle)),
+            session_max_age: chrono::Duration::hours(i64::from(max_hours)),
+            db_pool_size: at_least("SERVOS_DB_POOL_SIZE", s.db_pool_size, 1)?,
             ssh_timeouts: crate::ssh::Timeouts {
-                connect: Duration::from_secs(s.ssh_connect_timeout.max(1)),
-                command: Duration::from_secs(s.ssh_command_timeout.max(1)),
+                connect: Duration::from_secs(at_least(
+                    "SERVOS_SSH_CONNECT_TIMEOUT",
+                    s.ssh_connect_timeout,
+                    1,
+                )?),
+                command: Duration::from_secs(at_least(
+                    "SERVOS_SSH_COMMAND_TIMEOUT",
+                    s.ssh_command_timeout,
+                    1,
+                )?),
             },
-            deploy: crate::deploy::DeploySettings {
-                workers: s.deploy_workers.max(1),
-                server_parallelism: s.deploy_server_parallelism.max(1),
-                lease: Duration::from_secs(s.deploy_lease_secs.max(3)),
+            deploy: DeploySettings {
+                workers: at_least("SERVOS_DEPLOY_WORKERS", s.deploy_workers, 1)?,
+                server_parallelism: at_least(
+                    "SERVOS_DEPLOY_SERVER_PARALLELISM",
+                    s.deploy_server_parallelism,
+                    1,
+                )?,
+                lease: Duration::from_secs(lease),
                 drain: Duration::from_secs(s.deploy_drain_secs),
                 stop_grace: Duration::from_secs(s.deploy_stop_grace_secs),
+                poll: Duration::from_millis(defaults::DEPLOY_POLL_MILLIS),
                 proxy_tls: s.proxy_tls,
-                host_ports: s.deploy_ports.clone(),
-                ..crate::deploy::DeploySettings::default()
+                max_attempts: defaults::DEPLOY_MAX_ATTEMPTS,
+                host_ports: s.deploy_ports.ports(),
             },
         })
     }
 
-    /// Defaults for a data directory and database (used by tests and tools).
+    /// The defaults, for a data directory and database (tests and tools).
     pub fn new(data_dir: PathBuf, database: DatabaseTarget) -> Self {
-        Self {
+        let settings = Settings {
             data_dir,
-            database,
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            tls: None,
-            public_origin: None,
-            trusted_proxies: Vec::new(),
-            rate_limit: (200, Duration::from_secs(30)),
-            session_idle_timeout: chrono::Duration::minutes(720),
-            session_max_age: chrono::Duration::hours(168),
-            db_pool_size: 8,
-            ssh_timeouts: crate::ssh::Timeouts::default(),
-            deploy: crate::deploy::DeploySettings::default(),
+            ..Settings::default()
+        };
+        match Self::from_settings(&settings) {
+            Ok(config) => Self { database, ..config },
+            // The defaults are valid: `defaults_are_valid` tests it.
+            Err(e) => unreachable!("invalid default settings: {e}"),
         }
     }
 
@@ -250,11 +442,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rates_and_origins() {
-        assert_eq!(parse_rate("200/30"), Ok((200, 30)));
-        assert!(parse_rate("0/30").is_err() && parse_rate("abc").is_err());
-        assert_eq!(parse_ports("20000-29999"), Ok(20000..=29999));
-        assert_eq!(parse_ports(" 40000 - 40009 "), Ok(40000..=40009));
+    fn rates_ports_and_origins() {
+        assert_eq!(
+            "200/30".parse(),
+            Ok(Rate {
+                requests: 200,
+                seconds: 30
+            })
+        );
+        assert!("0/30".parse::<Rate>().is_err() && "abc".parse::<Rate>().is_err());
+        assert_eq!(
+            "20000-29999".parse::<PortRange>().map(PortRange::ports),
+            Ok(20000..=29999)
+        );
+        assert_eq!(
+            " 40000 - 40009 ".parse::<PortRange>().map(PortRange::ports),
+            Ok(40000..=40009)
+        );
         for bad in [
             "20000",
             "80-2000",
@@ -263,12 +467,50 @@ mod tests {
             "1-x",
             "20000-70000",
         ] {
-            assert!(parse_ports(bad).is_err(), "{bad}");
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
         }
         assert_eq!(
             origin_of("HTTPS://Servos.Example.com/ui/"),
             Ok("https://servos.example.com".into())
         );
         assert!(origin_of("ftp://x").is_err() && origin_of("nohost").is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid_and_print_as_they_parse() {
+        let config = Config::from_settings(&Settings::default()).expect("valid defaults");
+        assert_eq!(config.db_pool_size, defaults::DB_POOL_SIZE);
+        assert_eq!(
+            defaults::RATE_LIMIT.to_string().parse(),
+            Ok(defaults::RATE_LIMIT)
+        );
+        assert_eq!(
+            defaults::DEPLOY_PORTS.to_string().parse(),
+            Ok(defaults::DEPLOY_PORTS)
+        );
+        assert_eq!(Settings::default().listen.to_string(), defaults::LISTEN);
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused_by_name() {
+        type Change = fn(&mut Settings);
+        let cases: [(&str, Change); 6] = [
+            ("SERVOS_DEPLOY_WORKERS", |s| s.deploy_workers = 0),
+            ("SERVOS_DEPLOY_SERVER_PARALLELISM", |s| {
+                s.deploy_server_parallelism = 0
+            }),
+            ("SERVOS_DEPLOY_LEASE_SECS", |s| s.deploy_lease_secs = 2),
+            ("SERVOS_DB_POOL_SIZE", |s| s.db_pool_size = 0),
+            ("SERVOS_SSH_COMMAND_TIMEOUT", |s| s.ssh_command_timeout = 0),
+            ("SERVOS_SESSION_IDLE_MINUTES", |s| {
+                s.session_idle_minutes = 0
+            }),
+        ];
+        for (variable, change) in cases {
+            let mut settings = Settings::default();
+            change(&mut settings);
+            let refused = Config::from_settings(&settings).expect_err(variable);
+            assert!(refused.starts_with(variable), "{refused}");
+        }
     }
 }

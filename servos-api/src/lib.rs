@@ -3,19 +3,21 @@
 //! See `docs/ARCHITECTURE.md` for the map of this crate.
 
 pub mod accounts;
-pub mod app;
 pub mod apps;
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod deploy;
+pub mod error;
 pub mod http;
+pub mod limits;
 pub mod maintenance;
 pub mod proxy;
 pub mod serve;
 pub mod servers;
 pub mod ssh;
+pub mod state;
 pub mod store;
 pub mod ui;
 pub mod vault;

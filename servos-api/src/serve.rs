@@ -8,8 +8,9 @@ use anyhow::Context as _;
 use servos_common::master_key::{MasterKey, MASTER_KEY_VAR};
 
 use crate::accounts::setup;
-use crate::app::{app, AppState};
 use crate::config::{Config, LogFormat, Settings, TlsFiles};
+use crate::http::app::app;
+use crate::state::AppState;
 use crate::store::{self, sessions};
 
 /// How often expired sessions are swept.

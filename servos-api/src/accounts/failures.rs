@@ -1,8 +1,8 @@
 //! Failed authentication: counted against the client's IP and audited in a
 //! transaction of its own (the attempted change was rolled back).
 
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent, Origin};
+use crate::state::AppState;
 use crate::store::tx;
 
 /// Counts a failed attempt for the client IP and writes its audit entry.

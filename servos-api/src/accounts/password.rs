@@ -11,7 +11,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use servos_common::secret::SecretText;
 use tokio::sync::Semaphore;
 
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 
 /// A PHC string for a password nobody has, verified when an email is
 /// unknown so both cases take the same time.
@@ -51,22 +51,26 @@ impl PasswordHasher {
     /// Runs CPU- or memory-heavy work (hashing, decoding an uploaded key
     /// whose KDF cost its author chose) on the blocking pool, a bounded
     /// number at a time.
-    pub async fn run_bounded<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn run_bounded<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(ServiceError::internal)?;
         tokio::task::spawn_blocking(f)
             .await
-            .map_err(ApiError::internal)
+            .map_err(ServiceError::internal)
     }
 
     /// Hashes a new password into a PHC string.
-    pub async fn hash(&self, password: SecretText) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: SecretText) -> Result<String, ServiceError> {
         self.run_bounded(move || hash_now(&password))
             .await?
-            .map_err(ApiError::internal)
+            .map_err(ServiceError::internal)
     }
 
     /// True when `password` matches `phc`; with `None`, burns the same time
@@ -75,7 +79,7 @@ impl PasswordHasher {
         &self,
         password: SecretText,
         phc: Option<String>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ServiceError> {
         self.run_bounded(move || {
             let known = phc.is_some();
             let phc = phc.unwrap_or_else(|| DUMMY_HASH.clone());

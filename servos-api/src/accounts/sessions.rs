@@ -4,9 +4,9 @@ use chrono::{Duration, NaiveDateTime};
 use servos_common::secret::SecretText;
 use servos_common::token;
 
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
 use crate::store::{self, sessions, users, DbConn};
@@ -29,7 +29,7 @@ pub async fn login(
     origin: Origin,
     email: &str,
     password: SecretText,
-) -> Result<(SecretText, UserRow), ApiError> {
+) -> Result<(SecretText, UserRow), ServiceError> {
     let email = email.trim().to_lowercase();
     if let Some(ip) = &origin.client_ip {
         state.limits.auth_failures.check(ip)?;
@@ -59,9 +59,9 @@ pub async fn login(
             },
         )
         .await;
-        return Err(ApiError::InvalidCredentials);
+        return Err(ServiceError::InvalidCredentials);
     };
-    let cookie = token::generate("").map_err(ApiError::internal)?;
+    let cookie = token::generate("").map_err(ServiceError::internal)?;
     let id_hash = token::sha256_hex(cookie.expose());
     let max_age = state.config.session_max_age;
     let user = state
@@ -93,9 +93,9 @@ pub async fn logout(
     state: &AppState,
     origin: Origin,
     principal: Principal,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let Credential::Session { id_hash } = principal.via.clone() else {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "authorization",
             "API tokens have no session; revoke the token instead",
         ));
@@ -120,7 +120,7 @@ pub fn authenticate(
     conn: &mut DbConn,
     cookie: &str,
     idle_timeout: Duration,
-) -> Result<Option<Principal>, diesel::result::Error> {
+) -> crate::store::DbResult<Option<Principal>> {
     let id_hash = token::sha256_hex(cookie);
     let Some((session, user)) = sessions::find_with_user(conn, &id_hash)? else {
         return Ok(None);

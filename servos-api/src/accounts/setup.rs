@@ -8,9 +8,9 @@ use servos_common::secret::SecretText;
 use servos_common::token::{self, SETUP_TOKEN_PREFIX};
 use subtle::ConstantTimeEq as _;
 
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::users::UserRow;
 use crate::store::{self, setup_token, tx, users, DbConn, StoreError};
 
@@ -46,8 +46,8 @@ pub enum SetupError {
     Random(#[from] token::RandomError),
 }
 
-impl From<diesel::result::Error> for SetupError {
-    fn from(e: diesel::result::Error) -> Self {
+impl From<crate::store::DbError> for SetupError {
+    fn from(e: crate::store::DbError) -> Self {
         Self::Store(StoreError::Query(e))
     }
 }
@@ -103,7 +103,7 @@ fn remove_token_file(path: &Path) -> Result<(), SetupError> {
 }
 
 /// True once an admin exists: setup is done and answers 410 from then on.
-pub async fn is_complete(state: &AppState) -> Result<bool, ApiError> {
+pub async fn is_complete(state: &AppState) -> Result<bool, ServiceError> {
     state
         .db(|conn| Ok(users::count_live_admins(conn)? > 0))
         .await
@@ -117,7 +117,7 @@ pub async fn complete(
     token: SecretText,
     email: &str,
     password: SecretText,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, ServiceError> {
     if let Some(ip) = &origin.client_ip {
         state.limits.auth_failures.check(ip)?;
     }
@@ -126,23 +126,23 @@ pub async fn complete(
     let presented_hash = token::sha256_hex(token.expose());
     // Cheap refusal before spending a hash when setup is already done.
     if state.db(|conn| Ok(users::count_live_admins(conn)?)).await? > 0 {
-        return Err(ApiError::Gone);
+        return Err(ServiceError::Gone);
     }
     let password_hash = state.hasher.hash(password).await?;
     let origin_for_failure = origin.clone();
     let user = state
         .audited(origin, move |conn| {
             if users::count_live_admins(conn)? > 0 {
-                return Err(ApiError::Gone);
+                return Err(ServiceError::Gone);
             }
             let Some(stored) = setup_token::current_hash(conn)? else {
-                return Err(ApiError::Gone);
+                return Err(ServiceError::Gone);
             };
             if !bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
-                return Err(ApiError::InvalidSetupToken);
+                return Err(ServiceError::InvalidSetupToken);
             }
             if setup_token::consume(conn, &stored)? != 1 {
-                return Err(ApiError::Gone);
+                return Err(ServiceError::Gone);
             }
             let user = new_user(email, password_hash, Role::Admin);
             users::insert(conn, &user)?;
@@ -152,7 +152,7 @@ pub async fn complete(
         })
         .await;
     match &user {
-        Err(ApiError::InvalidSetupToken) => {
+        Err(ServiceError::InvalidSetupToken) => {
             failures::record(
                 state,
                 &origin_for_failure,

@@ -5,9 +5,9 @@ use chrono::Duration;
 use servos_common::secret::SecretText;
 use servos_common::token::{self, API_TOKEN_PREFIX};
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::api_tokens::{self, ApiTokenRow};
 use crate::store::{self, DbConn};
 
@@ -37,27 +37,30 @@ pub async fn create(
     origin: Origin,
     principal: Principal,
     request: NewToken,
-) -> Result<(ApiTokenRow, SecretText), ApiError> {
+) -> Result<(ApiTokenRow, SecretText), ServiceError> {
     let name = request.name.trim().to_owned();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
         || name.chars().any(char::is_control)
     {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "name",
             format!("must be 1 to {MAX_NAME_CHARS} printable characters"),
         ));
     }
     if request.role > principal.role {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "role",
             "cannot be higher than the role of the caller",
         ));
     }
     if request.expires_in_days == Some(0) || request.expires_in_days > Some(3650) {
-        return Err(ApiError::invalid("expires_in_days", "must be 1 to 3650"));
+        return Err(ServiceError::invalid(
+            "expires_in_days",
+            "must be 1 to 3650",
+        ));
     }
-    let secret = token::generate(API_TOKEN_PREFIX).map_err(ApiError::internal)?;
+    let secret = token::generate(API_TOKEN_PREFIX).map_err(ServiceError::internal)?;
     let now = store::now();
     let row = ApiTokenRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -85,7 +88,10 @@ pub async fn create(
 }
 
 /// The caller's tokens; every user's for an admin.
-pub async fn list(state: &AppState, principal: Principal) -> Result<Vec<ApiTokenRow>, ApiError> {
+pub async fn list(
+    state: &AppState,
+    principal: Principal,
+) -> Result<Vec<ApiTokenRow>, ServiceError> {
     state
         .db(move |conn| {
             let owner = (principal.role != Role::Admin).then_some(principal.user_id.as_str());
@@ -100,15 +106,15 @@ pub async fn revoke(
     origin: Origin,
     principal: Principal,
     id: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     state
         .audited(origin, move |conn| {
-            let token = api_tokens::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let token = api_tokens::find(conn, &id)?.ok_or(ServiceError::NotFound)?;
             if token.user_id != principal.user_id && principal.role != Role::Admin {
-                return Err(ApiError::NotFound);
+                return Err(ServiceError::NotFound);
             }
             if api_tokens::revoke(conn, &id, store::now())? == 0 {
-                return Err(ApiError::conflict("token is already revoked"));
+                return Err(ServiceError::conflict("token is already revoked"));
             }
             let event = AuditEvent::on(principal.actor(), "api_token.revoked", "api_token", &id)
                 .with_fields(vec!["revoked_at"]);
@@ -119,10 +125,7 @@ pub async fn revoke(
 
 /// Resolves a bearer token. `None` for malformed, unknown, revoked or
 /// expired tokens. The effective role is the lower of token and owner.
-pub fn authenticate(
-    conn: &mut DbConn,
-    bearer: &str,
-) -> Result<Option<Principal>, diesel::result::Error> {
+pub fn authenticate(conn: &mut DbConn, bearer: &str) -> crate::store::DbResult<Option<Principal>> {
     if !token::is_well_formed(API_TOKEN_PREFIX, bearer) {
         return Ok(None);
     }

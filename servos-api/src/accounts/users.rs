@@ -4,9 +4,9 @@
 
 use servos_common::secret::SecretText;
 
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::users::UserRow;
 use crate::store::{self, api_tokens, sessions, users, DbConn};
 
@@ -24,14 +24,14 @@ pub struct UserChange {
 }
 
 /// All live accounts.
-pub async fn list(state: &AppState) -> Result<Vec<UserRow>, ApiError> {
+pub async fn list(state: &AppState) -> Result<Vec<UserRow>, ServiceError> {
     state.db(|conn| Ok(users::list_live(conn)?)).await
 }
 
 /// One live account.
-pub async fn get(state: &AppState, id: String) -> Result<UserRow, ApiError> {
+pub async fn get(state: &AppState, id: String) -> Result<UserRow, ServiceError> {
     state
-        .db(move |conn| users::find_live(conn, &id)?.ok_or(ApiError::NotFound))
+        .db(move |conn| users::find_live(conn, &id)?.ok_or(ServiceError::NotFound))
         .await
 }
 
@@ -43,14 +43,14 @@ pub async fn create(
     email: &str,
     password: SecretText,
     role: Role,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, ServiceError> {
     let email = validate::email(email)?;
     validate::new_password(&password)?;
     let password_hash = state.hasher.hash(password).await?;
     state
         .audited(origin, move |conn| {
             if users::find_live_by_email(conn, &email)?.is_some() {
-                return Err(ApiError::conflict("an account with this email exists"));
+                return Err(ServiceError::conflict("an account with this email exists"));
             }
             let user = new_user(email, password_hash, role);
             users::insert(conn, &user)?;
@@ -68,9 +68,9 @@ pub async fn update(
     admin: Principal,
     id: String,
     change: UserChange,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, ServiceError> {
     if change.role.is_none() && change.password.is_none() {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "role",
             "nothing to change: give role and/or password",
         ));
@@ -84,7 +84,7 @@ pub async fn update(
     };
     state
         .audited(origin, move |conn| {
-            let user = users::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let user = users::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let now = store::now();
             let mut fields = Vec::new();
             if let Some(role) = change.role {
@@ -101,7 +101,7 @@ pub async fn update(
             }
             let event =
                 AuditEvent::on(admin.actor(), "user.updated", "user", &id).with_fields(fields);
-            let user = users::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let user = users::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             Ok((user, event))
         })
         .await
@@ -113,13 +113,13 @@ pub async fn delete(
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if id == admin.user_id {
-        return Err(ApiError::conflict("you cannot delete your own account"));
+        return Err(ServiceError::conflict("you cannot delete your own account"));
     }
     state
         .audited(origin, move |conn| {
-            let user = users::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let user = users::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             if user.role == Role::Admin.as_str() {
                 ensure_another_admin(conn)?;
             }
@@ -142,7 +142,7 @@ pub async fn change_own_password(
     principal: Principal,
     current: SecretText,
     new: SecretText,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     validate::new_password(&new)?;
     let user = get(state, principal.user_id.clone()).await?;
     if !state
@@ -150,7 +150,7 @@ pub async fn change_own_password(
         .verify(current, Some(user.password_hash))
         .await?
     {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "current_password",
             "is not the current password",
         ));
@@ -186,9 +186,9 @@ pub fn new_user(email: String, password_hash: String, role: Role) -> UserRow {
     }
 }
 
-fn ensure_another_admin(conn: &mut DbConn) -> Result<(), ApiError> {
+fn ensure_another_admin(conn: &mut DbConn) -> Result<(), ServiceError> {
     if users::count_live_admins(conn)? <= 1 {
-        return Err(ApiError::conflict(
+        return Err(ServiceError::conflict(
             "this is the last admin; make another admin first",
         ));
     }

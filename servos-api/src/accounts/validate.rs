@@ -2,7 +2,7 @@
 
 use servos_common::secret::SecretText;
 
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -10,7 +10,7 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Trims and lowercases an email and checks its shape.
-pub fn email(raw: &str) -> Result<String, ApiError> {
+pub fn email(raw: &str) -> Result<String, ServiceError> {
     let email = raw.trim().to_lowercase();
     let valid = (3..=254).contains(&email.len())
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -19,7 +19,7 @@ pub fn email(raw: &str) -> Result<String, ApiError> {
     if valid {
         Ok(email)
     } else {
-        Err(ApiError::invalid(
+        Err(ServiceError::invalid(
             "email",
             "must be an email address like ops@example.com",
         ))
@@ -27,16 +27,16 @@ pub fn email(raw: &str) -> Result<String, ApiError> {
 }
 
 /// Checks a new password's length; the message never echoes it.
-pub fn new_password(password: &SecretText) -> Result<(), ApiError> {
+pub fn new_password(password: &SecretText) -> Result<(), ServiceError> {
     let text = password.expose();
     if text.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "password",
             format!("must be at least {MIN_PASSWORD_CHARS} characters"),
         ));
     }
     if text.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "password",
             format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
         ));

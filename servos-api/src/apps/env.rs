@@ -7,10 +7,10 @@
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
 use crate::credentials::env_sets::{self as env_service, EnvChange};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::{apps, env_sets, DbConn};
 use crate::vault::keyring::Keyring;
 
@@ -46,17 +46,17 @@ pub struct OpenVar {
 }
 
 /// The environment set of a live application.
-fn env_set_of(conn: &mut DbConn, app_id: &str) -> Result<env_sets::EnvSetRow, ApiError> {
-    let (app, _) = apps::find_live(conn, app_id)?.ok_or(ApiError::NotFound)?;
+fn env_set_of(conn: &mut DbConn, app_id: &str) -> Result<env_sets::EnvSetRow, ServiceError> {
+    let (app, _) = apps::find_live(conn, app_id)?.ok_or(ServiceError::NotFound)?;
     env_sets::find(conn, &app.env_set_id)?
-        .ok_or_else(|| ApiError::internal(format_args!("application {app_id} has no env set")))
+        .ok_or_else(|| ServiceError::internal(format_args!("application {app_id} has no env set")))
 }
 
 fn masked(
     conn: &mut DbConn,
     app_id: &str,
     set: &env_sets::EnvSetRow,
-) -> Result<MaskedEnv, ApiError> {
+) -> Result<MaskedEnv, ServiceError> {
     let vars = env_sets::values(conn, &set.id, set.current_version)?
         .into_iter()
         .map(|row| MaskedVar {
@@ -72,7 +72,7 @@ fn masked(
 }
 
 /// The current variable names and flags of a live application.
-pub async fn show(state: &AppState, app_id: String) -> Result<MaskedEnv, ApiError> {
+pub async fn show(state: &AppState, app_id: String) -> Result<MaskedEnv, ServiceError> {
     state
         .db(move |conn| {
             let set = env_set_of(conn, &app_id)?;
@@ -89,9 +89,9 @@ pub async fn change(
     caller: Principal,
     app_id: String,
     change: EnvChange,
-) -> Result<MaskedEnv, ApiError> {
+) -> Result<MaskedEnv, ServiceError> {
     if change.set.is_empty() && change.unset.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "set",
             "gives no variable to set or remove",
         ));
@@ -129,7 +129,7 @@ pub async fn reveal(
     admin: Principal,
     app_id: String,
     name: String,
-) -> Result<SecretText, ApiError> {
+) -> Result<SecretText, ServiceError> {
     let vault = state.vault.clone();
     state
         .audited(origin, move |conn| {
@@ -157,10 +157,10 @@ pub fn open(
     keyring: &Keyring,
     app_id: &str,
     version: i64,
-) -> Result<Vec<OpenVar>, ApiError> {
+) -> Result<Vec<OpenVar>, ServiceError> {
     let set = env_set_of(conn, app_id)?;
     if !(0..=set.current_version).contains(&version) {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "version",
             "this application's environment has no such version",
         ));

@@ -14,10 +14,10 @@ pub mod validate;
 use std::collections::HashMap;
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
 use crate::credentials::env_sets as env_service;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::{self, apps, registries, servers, DbConn};
 
 pub use model::{App, AppPatch, AppSpec, NewApp, SpecChange};
@@ -27,22 +27,22 @@ pub use removal::{delete, Removal};
 const TARGET: &str = "app";
 
 /// Refuses a registry credential that does not exist.
-fn check_registry(conn: &mut DbConn, registry_id: Option<&str>) -> Result<(), ApiError> {
+fn check_registry(conn: &mut DbConn, registry_id: Option<&str>) -> Result<(), ServiceError> {
     if let Some(id) = registry_id {
         registries::find_live(conn, id)?.ok_or_else(|| {
-            ApiError::invalid("registry_id", "no registry credential has this id")
+            ServiceError::invalid("registry_id", "no registry credential has this id")
         })?;
     }
     Ok(())
 }
 
 /// Refuses target servers that do not exist or do not run applications.
-fn check_servers(conn: &mut DbConn, server_ids: &[String]) -> Result<(), ApiError> {
+fn check_servers(conn: &mut DbConn, server_ids: &[String]) -> Result<(), ServiceError> {
     for id in server_ids {
         let server = servers::find_live(conn, id)?
-            .ok_or_else(|| ApiError::invalid("server_ids", format!("no server has id {id}")))?;
+            .ok_or_else(|| ServiceError::invalid("server_ids", format!("no server has id {id}")))?;
         if !server.roles.split(',').any(|role| role == "run") {
-            return Err(ApiError::invalid(
+            return Err(ServiceError::invalid(
                 "server_ids",
                 format!("server {id} does not have the run role"),
             ));
@@ -52,21 +52,25 @@ fn check_servers(conn: &mut DbConn, server_ids: &[String]) -> Result<(), ApiErro
 }
 
 /// Refuses a name or domain another live application has.
-fn check_unique(conn: &mut DbConn, spec: &AppSpec, id: &str) -> Result<(), ApiError> {
+fn check_unique(conn: &mut DbConn, spec: &AppSpec, id: &str) -> Result<(), ServiceError> {
     if apps::name_taken(conn, &spec.name, id)? {
-        return Err(ApiError::conflict("an application with this name exists"));
+        return Err(ServiceError::conflict(
+            "an application with this name exists",
+        ));
     }
     if let Some(domain) = &spec.domain {
         if apps::domain_taken(conn, domain, id)? {
-            return Err(ApiError::conflict("another application uses this domain"));
+            return Err(ServiceError::conflict(
+                "another application uses this domain",
+            ));
         }
     }
     Ok(())
 }
 
 /// One live application, for the API and the deploy code.
-pub fn load(conn: &mut DbConn, id: &str) -> Result<App, ApiError> {
-    let (row, env_version) = apps::find_live(conn, id)?.ok_or(ApiError::NotFound)?;
+pub fn load(conn: &mut DbConn, id: &str) -> Result<App, ServiceError> {
+    let (row, env_version) = apps::find_live(conn, id)?.ok_or(ServiceError::NotFound)?;
     let server_ids = apps::server_ids(conn, id)?;
     Ok(App {
         spec: AppSpec::from_row(&row, server_ids)?,
@@ -83,7 +87,7 @@ pub async fn create(
     origin: Origin,
     caller: Principal,
     new: NewApp,
-) -> Result<App, ApiError> {
+) -> Result<App, ServiceError> {
     let spec = AppSpec::from_new(new)?;
     state
         .audited(origin, move |conn| {
@@ -110,7 +114,7 @@ pub async fn create(
 }
 
 /// Every live application, by name.
-pub async fn list(state: &AppState) -> Result<Vec<App>, ApiError> {
+pub async fn list(state: &AppState) -> Result<Vec<App>, ServiceError> {
     state
         .db(|conn| {
             let mut servers_of: HashMap<String, Vec<String>> = HashMap::new();
@@ -135,7 +139,7 @@ pub async fn list(state: &AppState) -> Result<Vec<App>, ApiError> {
 }
 
 /// One live application.
-pub async fn get(state: &AppState, id: String) -> Result<App, ApiError> {
+pub async fn get(state: &AppState, id: String) -> Result<App, ServiceError> {
     state.db(move |conn| load(conn, &id)).await
 }
 
@@ -146,15 +150,15 @@ pub async fn update(
     caller: Principal,
     id: String,
     patch: AppPatch,
-) -> Result<App, ApiError> {
+) -> Result<App, ServiceError> {
     let change = SpecChange::from_patch(patch)?;
     let fields = change.fields();
     if fields.is_empty() {
-        return Err(ApiError::invalid("body", "gives no field to change"));
+        return Err(ServiceError::invalid("body", "gives no field to change"));
     }
     state
         .audited(origin, move |conn| {
-            let (row, _) = apps::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let (row, _) = apps::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             if let Some(registry_id) = change.registry_id() {
                 check_registry(conn, registry_id.as_deref())?;
             }

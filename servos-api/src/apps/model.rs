@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Deserializer};
 
 use crate::credentials::validate as names;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::store::apps::AppRow;
 
 use super::health::{HealthCheck, HealthCheckSpec};
@@ -162,7 +162,7 @@ fn optional_domain(raw: Option<String>) -> Result<Option<String>, Invalid> {
 impl AppSpec {
     /// Validates a new application's fields (references are checked later,
     /// inside the transaction that stores it).
-    pub fn from_new(new: NewApp) -> Result<Self, ApiError> {
+    pub fn from_new(new: NewApp) -> Result<Self, ServiceError> {
         Ok(Self {
             name: names::name(&new.name)?,
             image: validate::image(&new.image)?,
@@ -184,16 +184,16 @@ impl AppSpec {
         env_set_id: &str,
         created_at: NaiveDateTime,
         updated_at: NaiveDateTime,
-    ) -> Result<AppRow, ApiError> {
+    ) -> Result<AppRow, ServiceError> {
         let health_check = serde_json::to_string(&HealthCheckSpec::from(&self.health_check))
-            .map_err(ApiError::internal)?;
-        let labels = serde_json::to_string(&self.labels).map_err(ApiError::internal)?;
+            .map_err(ServiceError::internal)?;
+        let labels = serde_json::to_string(&self.labels).map_err(ServiceError::internal)?;
         let milli_cpus = self
             .limits
             .milli_cpus
             .map(i32::try_from)
             .transpose()
-            .map_err(ApiError::internal)?;
+            .map_err(ServiceError::internal)?;
         Ok(AppRow {
             id: id.to_owned(),
             name: self.name.clone(),
@@ -214,9 +214,9 @@ impl AppSpec {
     }
 
     /// Reads a stored row back; a row that no longer validates is damaged.
-    pub fn from_row(row: &AppRow, server_ids: Vec<String>) -> Result<Self, ApiError> {
+    pub fn from_row(row: &AppRow, server_ids: Vec<String>) -> Result<Self, ServiceError> {
         let damaged = |field: &str| {
-            ApiError::internal(format_args!("application {} has a damaged {field}", row.id))
+            ServiceError::internal(format_args!("application {} has a damaged {field}", row.id))
         };
         let health: HealthCheckSpec =
             serde_json::from_str(&row.health_check).map_err(|_| damaged("health_check"))?;
@@ -259,7 +259,7 @@ pub struct SpecChange {
 
 impl SpecChange {
     /// Validates the fields a patch gives.
-    pub fn from_patch(patch: AppPatch) -> Result<Self, ApiError> {
+    pub fn from_patch(patch: AppPatch) -> Result<Self, ServiceError> {
         Ok(Self {
             name: patch.name.map(|n| names::name(&n)).transpose()?,
             image: patch.image.map(|i| validate::image(&i)).transpose()?,

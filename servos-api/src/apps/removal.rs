@@ -13,16 +13,16 @@ use std::collections::BTreeSet;
 use futures_util::stream::{self, StreamExt};
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{self, Actor, AuditEvent, Origin};
 use crate::deploy::docker::{self, quote};
 use crate::deploy::remote::{self, TargetPaths};
 use crate::deploy::retire::remove_container;
 use crate::deploy::StepError;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::proxy::caddy;
 use crate::servers;
 use crate::ssh::Session;
+use crate::state::AppState;
 use crate::store::{self, apps, deployment_targets, deployments, DbConn};
 
 /// Seconds `docker stop` gives the application's containers before they
@@ -86,7 +86,7 @@ pub async fn delete(
     admin: Principal,
     id: String,
     force: bool,
-) -> Result<Removal, ApiError> {
+) -> Result<Removal, ServiceError> {
     let app_id = id.clone();
     let servers = state
         .db(move |conn| servers_to_clean(conn, &app_id))
@@ -117,7 +117,7 @@ pub async fn delete(
             .iter()
             .map(|(server, reason)| format!("{}: {reason}", server.name))
             .collect();
-        return Err(ApiError::Upstream(format!(
+        return Err(ServiceError::Upstream(format!(
             "the application was not deleted, because it could not be removed from \
              these servers: {}. Retry once they are back, or delete it anyway.",
             each.join("; ")
@@ -130,7 +130,7 @@ pub async fn delete(
         .audited(origin, move |conn| {
             refuse_active(conn, &id)?;
             if apps::soft_delete(conn, &id, store::now())? == 0 {
-                return Err(ApiError::NotFound);
+                return Err(ServiceError::NotFound);
             }
             for (server, _) in &failed {
                 let left =
@@ -214,9 +214,9 @@ fn deleted_fields(removed: &Removed, forced: bool) -> Vec<&'static str> {
 }
 
 /// 409 while a deployment of the application is queued or running.
-fn refuse_active(conn: &mut DbConn, app_id: &str) -> Result<(), ApiError> {
+fn refuse_active(conn: &mut DbConn, app_id: &str) -> Result<(), ServiceError> {
     match deployments::active_of_app(conn, app_id)? {
-        Some(active) => Err(ApiError::conflict(format!(
+        Some(active) => Err(ServiceError::conflict(format!(
             "deployment {} of this application is {}; cancel it or wait for its end, \
              then delete the application",
             active.id, active.state
@@ -229,8 +229,8 @@ fn refuse_active(conn: &mut DbConn, app_id: &str) -> Result<(), ApiError> {
 /// where one of its deployments had a target. A server never commissioned
 /// (no pinned key) was never deployed to, and a deleted one is out of
 /// reach; both are skipped.
-fn servers_to_clean(conn: &mut DbConn, app_id: &str) -> Result<Vec<Server>, ApiError> {
-    apps::find_live(conn, app_id)?.ok_or(ApiError::NotFound)?;
+fn servers_to_clean(conn: &mut DbConn, app_id: &str) -> Result<Vec<Server>, ServiceError> {
+    apps::find_live(conn, app_id)?.ok_or(ServiceError::NotFound)?;
     refuse_active(conn, app_id)?;
     let mut servers = Vec::new();
     for server_id in deployment_targets::servers_of_app(conn, app_id)? {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 
 use super::image::{ImageRef, ImageRefError};
 
@@ -46,9 +46,9 @@ impl Invalid {
     }
 }
 
-impl From<Invalid> for ApiError {
+impl From<Invalid> for ServiceError {
     fn from(e: Invalid) -> Self {
-        ApiError::invalid(e.field, e.problem)
+        ServiceError::invalid(e.field, e.problem)
     }
 }
 

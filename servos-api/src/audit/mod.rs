@@ -101,7 +101,7 @@ pub fn append(
     chain: &AuditChain,
     origin: &Origin,
     event: AuditEvent,
-) -> Result<AuditRow, diesel::result::Error> {
+) -> store::DbResult<AuditRow> {
     tx::serialize(conn, tx::LockPoint::AuditChain)?;
     let (seq, prev_hash) = match audit_log::last(conn)? {
         Some(last) => (last.seq + 1, last.hash),

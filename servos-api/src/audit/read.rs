@@ -1,9 +1,10 @@
 //! Reading the audit trail for the API and the web UI alike: filtered
-//! pages, newest first, and the CSV export.
+//! pages, newest first, and the CSV export, each on a connection the
+//! caller holds.
 
-use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::store::audit_log::{self, AuditFilter};
+use crate::store::DbConn;
 
 use super::{export, AuditEntry};
 
@@ -22,16 +23,14 @@ pub struct Page {
 }
 
 /// Up to `limit` (1 to [`MAX_PAGE`]) entries matching `filter`.
-pub async fn page(state: &AppState, filter: AuditFilter, limit: i64) -> Result<Page, ApiError> {
+pub fn page(conn: &mut DbConn, filter: &AuditFilter, limit: i64) -> Result<Page, ServiceError> {
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "limit",
             format!("must be 1 to {MAX_PAGE}"),
         ));
     }
-    let rows = state
-        .db(move |conn| Ok(audit_log::list(conn, &filter, limit + 1)?))
-        .await?;
+    let rows = audit_log::list(conn, filter, limit + 1)?;
     let more = rows.len() as i64 > limit;
     let entries: Vec<AuditEntry> = rows
         .into_iter()
@@ -50,11 +49,7 @@ pub async fn page(state: &AppState, filter: AuditFilter, limit: i64) -> Result<P
 }
 
 /// Entries matching `filter` (at most [`MAX_EXPORT`]) as CSV.
-pub async fn csv(state: &AppState, filter: AuditFilter) -> Result<Vec<u8>, ApiError> {
-    state
-        .db(move |conn| {
-            let rows = audit_log::list(conn, &filter, MAX_EXPORT)?;
-            export::to_csv(&rows).map_err(ApiError::internal)
-        })
-        .await
+pub fn csv(conn: &mut DbConn, filter: &AuditFilter) -> Result<Vec<u8>, ServiceError> {
+    let rows = audit_log::list(conn, filter, MAX_EXPORT)?;
+    export::to_csv(&rows).map_err(ServiceError::internal)
 }

@@ -39,7 +39,7 @@ impl std::fmt::Display for Verdict {
 }
 
 /// Checks the whole chain.
-pub fn verify(conn: &mut DbConn, chain: &AuditChain) -> Result<Verdict, diesel::result::Error> {
+pub fn verify(conn: &mut DbConn, chain: &AuditChain) -> crate::store::DbResult<Verdict> {
     let mut expected_seq = 1;
     let mut prev_hash = GENESIS.to_owned();
     loop {

@@ -13,9 +13,9 @@ use servos_common::env_file;
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::env_sets::{self, EnvSetRow, EnvValueRow, EnvVersionRow};
 use crate::store::{self, DbConn};
 use crate::vault::keyring::Keyring;
@@ -64,18 +64,18 @@ pub struct EnvSetSummary {
     pub names: Vec<String>,
 }
 
-fn check_name(field: &'static str, name: &str) -> Result<(), ApiError> {
-    env_file::validate_name(name).map_err(|e| ApiError::invalid(field, e.to_string()))
+fn check_name(field: &'static str, name: &str) -> Result<(), ServiceError> {
+    env_file::validate_name(name).map_err(|e| ServiceError::invalid(field, e.to_string()))
 }
 
-fn check_value(field: &'static str, name: &str, value: &SecretText) -> Result<(), ApiError> {
+fn check_value(field: &'static str, name: &str, value: &SecretText) -> Result<(), ServiceError> {
     env_file::validate_value(name, value.expose())
-        .map_err(|e| ApiError::invalid(field, e.to_string()))
+        .map_err(|e| ServiceError::invalid(field, e.to_string()))
 }
 
-fn check_count(field: &'static str, len: usize) -> Result<(), ApiError> {
+fn check_count(field: &'static str, len: usize) -> Result<(), ServiceError> {
     if len > MAX_VARS {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             field,
             format!("at most {MAX_VARS} variables"),
         ));
@@ -85,7 +85,7 @@ fn check_count(field: &'static str, len: usize) -> Result<(), ApiError> {
 
 /// Checks the names and values a change brings, before anything is opened.
 /// Errors name the field and the variable, never the value.
-pub fn check_change(change: &EnvChange, unset_field: &'static str) -> Result<(), ApiError> {
+pub fn check_change(change: &EnvChange, unset_field: &'static str) -> Result<(), ServiceError> {
     check_count("set", change.set.len())?;
     for (name, edit) in &change.set {
         check_name("set", name)?;
@@ -96,7 +96,7 @@ pub fn check_change(change: &EnvChange, unset_field: &'static str) -> Result<(),
     for name in &change.unset {
         check_name(unset_field, name)?;
         if change.set.contains_key(name) {
-            return Err(ApiError::invalid(
+            return Err(ServiceError::invalid(
                 unset_field,
                 format!("{name} is both set and removed"),
             ));
@@ -112,7 +112,7 @@ fn write_version(
     set_id: &str,
     version: i64,
     vars: &BTreeMap<String, EnvVar>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let version_row = EnvVersionRow {
         id: uuid::Uuid::new_v4().to_string(),
         env_set_id: set_id.to_owned(),
@@ -150,7 +150,7 @@ fn open_value(
     conn: &mut DbConn,
     keyring: &Keyring,
     row: &EnvValueRow,
-) -> Result<SecretText, ApiError> {
+) -> Result<SecretText, ServiceError> {
     let plain = super::open(
         conn,
         keyring,
@@ -169,7 +169,7 @@ pub fn open_version(
     keyring: &Keyring,
     set_id: &str,
     version: i64,
-) -> Result<BTreeMap<String, EnvVar>, ApiError> {
+) -> Result<BTreeMap<String, EnvVar>, ServiceError> {
     let mut vars = BTreeMap::new();
     for row in env_sets::values(conn, set_id, version)? {
         let var = EnvVar {
@@ -191,12 +191,15 @@ pub fn apply_change(
     set_id: &str,
     change: EnvChange,
     unset_field: &'static str,
-) -> Result<(i64, BTreeMap<String, EnvVar>), ApiError> {
+) -> Result<(i64, BTreeMap<String, EnvVar>), ServiceError> {
     let version = env_sets::advance_version(conn, set_id, store::now())?;
     let mut vars = open_version(conn, keyring, set_id, version - 1)?;
     for name in &change.unset {
         if vars.remove(name).is_none() {
-            return Err(ApiError::invalid(unset_field, format!("{name} is not set")));
+            return Err(ServiceError::invalid(
+                unset_field,
+                format!("{name} is not set"),
+            ));
         }
     }
     for (name, edit) in change.set {
@@ -211,7 +214,7 @@ pub fn apply_change(
             }
             None => {
                 let value = edit.value.ok_or_else(|| {
-                    ApiError::invalid("set", format!("{name} is new and needs a value"))
+                    ServiceError::invalid("set", format!("{name} is new and needs a value"))
                 })?;
                 let file_secret = edit.file_secret.unwrap_or(false);
                 vars.insert(name, EnvVar { value, file_secret });
@@ -225,7 +228,7 @@ pub fn apply_change(
 
 /// Stores an empty set (version 0, no variables yet) that holds the
 /// environment of application `app_id`.
-pub fn create_for_app(conn: &mut DbConn, app_id: &str) -> Result<EnvSetRow, ApiError> {
+pub fn create_for_app(conn: &mut DbConn, app_id: &str) -> Result<EnvSetRow, ServiceError> {
     let now = store::now();
     let set = EnvSetRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -247,7 +250,7 @@ pub async fn create(
     admin: Principal,
     name: &str,
     vars: BTreeMap<String, SecretText>,
-) -> Result<EnvSetSummary, ApiError> {
+) -> Result<EnvSetSummary, ServiceError> {
     let name = validate::name(name)?;
     check_count("vars", vars.len())?;
     for (var, value) in &vars {
@@ -270,7 +273,7 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if env_sets::name_taken(conn, &name)? {
-                return Err(ApiError::conflict(
+                return Err(ServiceError::conflict(
                     "an environment set with this name exists",
                 ));
             }
@@ -301,14 +304,14 @@ pub async fn update(
     admin: Principal,
     id: String,
     change: EnvChange,
-) -> Result<EnvSetSummary, ApiError> {
+) -> Result<EnvSetSummary, ServiceError> {
     check_change(&change, "unset")?;
     let vault = state.vault.clone();
     state
         .audited(origin, move |conn| {
-            let set = env_sets::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let (_, vars) = apply_change(conn, vault.keyring(), &set.id, change, "unset")?;
-            let set = env_sets::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let event = AuditEvent::on(admin.actor(), "env_set.updated", "env_set", &id)
                 .with_fields(vec!["vars"]);
             Ok((
@@ -323,15 +326,15 @@ pub async fn update(
 }
 
 /// Every live set with its current names.
-pub async fn list(state: &AppState) -> Result<Vec<EnvSetRow>, ApiError> {
+pub async fn list(state: &AppState) -> Result<Vec<EnvSetRow>, ServiceError> {
     state.db(|conn| Ok(env_sets::list_live(conn)?)).await
 }
 
 /// One set with its current names (no values).
-pub async fn get(state: &AppState, id: String) -> Result<EnvSetSummary, ApiError> {
+pub async fn get(state: &AppState, id: String) -> Result<EnvSetSummary, ServiceError> {
     state
         .db(move |conn| {
-            let set = env_sets::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let names = env_sets::values(conn, &id, set.current_version)?
                 .into_iter()
                 .map(|v| v.name)
@@ -345,10 +348,10 @@ pub async fn get(state: &AppState, id: String) -> Result<EnvSetSummary, ApiError
 pub async fn versions(
     state: &AppState,
     id: String,
-) -> Result<Vec<(EnvVersionRow, Vec<String>)>, ApiError> {
+) -> Result<Vec<(EnvVersionRow, Vec<String>)>, ServiceError> {
     state
         .db(move |conn| {
-            env_sets::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let names = env_sets::names(conn, &id)?;
             Ok(env_sets::versions(conn, &id)?
                 .into_iter()
@@ -373,11 +376,11 @@ pub fn open_current(
     set_id: &str,
     current_version: i64,
     name: &str,
-) -> Result<SecretText, ApiError> {
+) -> Result<SecretText, ServiceError> {
     let row = env_sets::values(conn, set_id, current_version)?
         .into_iter()
         .find(|v| v.name == name)
-        .ok_or_else(|| ApiError::invalid("name", "no such variable in the current version"))?;
+        .ok_or_else(|| ServiceError::invalid("name", "no such variable in the current version"))?;
     open_value(conn, keyring, &row)
 }
 
@@ -388,11 +391,11 @@ pub async fn reveal(
     admin: Principal,
     id: String,
     name: String,
-) -> Result<SecretText, ApiError> {
+) -> Result<SecretText, ServiceError> {
     let vault = state.vault.clone();
     state
         .audited(origin, move |conn| {
-            let set = env_sets::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let value = open_current(conn, vault.keyring(), &id, set.current_version, &name)?;
             let event = AuditEvent::on(admin.actor(), "env_set.revealed", "env_set", &id)
                 .with_fields(vec!["vars"]);
@@ -407,7 +410,7 @@ pub async fn delete(
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     state
         .soft_delete(
             origin,

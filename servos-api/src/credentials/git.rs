@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::git_credentials::{self, GitCredentialRow};
 
@@ -72,7 +72,7 @@ pub async fn create(
     origin: Origin,
     admin: Principal,
     new: NewGitCredential,
-) -> Result<GitCredentialRow, ApiError> {
+) -> Result<GitCredentialRow, ServiceError> {
     let name = validate::name(&new.name)?;
     let username = new
         .username
@@ -84,7 +84,9 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if git_credentials::name_taken(conn, &name)? {
-                return Err(ApiError::conflict("a git credential with this name exists"));
+                return Err(ServiceError::conflict(
+                    "a git credential with this name exists",
+                ));
             }
             let id = uuid::Uuid::new_v4().to_string();
             let token = super::seal(
@@ -121,14 +123,14 @@ pub async fn create(
 }
 
 /// Every live git credential.
-pub async fn list(state: &AppState) -> Result<Vec<GitCredentialRow>, ApiError> {
+pub async fn list(state: &AppState) -> Result<Vec<GitCredentialRow>, ServiceError> {
     state.db(|conn| Ok(git_credentials::list_live(conn)?)).await
 }
 
 /// One live git credential.
-pub async fn get(state: &AppState, id: String) -> Result<GitCredentialRow, ApiError> {
+pub async fn get(state: &AppState, id: String) -> Result<GitCredentialRow, ServiceError> {
     state
-        .db(move |conn| git_credentials::find_live(conn, &id)?.ok_or(ApiError::NotFound))
+        .db(move |conn| git_credentials::find_live(conn, &id)?.ok_or(ServiceError::NotFound))
         .await
 }
 
@@ -138,7 +140,7 @@ pub async fn delete(
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     state
         .soft_delete(
             origin,

@@ -14,10 +14,10 @@ use servos_common::envelope::Aad;
 use servos_common::secret::{SecretBytes, SecretText};
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
+use crate::state::AppState;
 
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::store::DbConn;
 use crate::vault::keyring::{Keyring, Sealed};
 use crate::vault::VaultError;
@@ -30,7 +30,7 @@ pub fn seal(
     column: &'static str,
     row_id: &str,
     plaintext: &[u8],
-) -> Result<Sealed, ApiError> {
+) -> Result<Sealed, ServiceError> {
     let aad = Aad {
         table,
         column,
@@ -38,7 +38,7 @@ pub fn seal(
     };
     keyring
         .seal(conn, &aad, plaintext)
-        .map_err(ApiError::internal)
+        .map_err(ServiceError::internal)
 }
 
 /// Opens a secret field of a row; a value that does not open fails alone
@@ -51,7 +51,7 @@ pub fn open(
     row_id: &str,
     value: &str,
     key_id: &str,
-) -> Result<SecretBytes, ApiError> {
+) -> Result<SecretBytes, ServiceError> {
     let aad = Aad {
         table,
         column,
@@ -60,17 +60,17 @@ pub fn open(
     keyring.open(conn, &aad, value, key_id).map_err(|e| match e {
         VaultError::Undecryptable(_) | VaultError::UnknownDataKey(_) | VaultError::Damaged { .. } => {
             tracing::error!(table, column, row_id, error = %e, "stored secret cannot be decrypted");
-            ApiError::Undecryptable
+            ServiceError::Undecryptable
         }
-        other => ApiError::internal(other),
+        other => ServiceError::internal(other),
     })
 }
 
 /// A decrypted value as text (every sealed credential is UTF-8).
-pub fn text(plain: SecretBytes) -> Result<SecretText, ApiError> {
+pub fn text(plain: SecretBytes) -> Result<SecretText, ServiceError> {
     std::str::from_utf8(plain.expose())
         .map(|s| SecretText::new(s.to_owned()))
-        .map_err(|_| ApiError::Undecryptable)
+        .map_err(|_| ServiceError::Undecryptable)
 }
 
 /// Where a revealable secret lives and how to read it.
@@ -86,7 +86,7 @@ pub struct SecretField {
     pub revealed: &'static str,
     /// Reads the sealed value and its data key id of a live row.
     pub load:
-        fn(&mut DbConn, &str) -> diesel::QueryResult<Option<crate::store::sealed::SealedValue>>,
+        fn(&mut DbConn, &str) -> crate::store::DbResult<Option<crate::store::sealed::SealedValue>>,
 }
 
 /// Returns one secret field's value, and records that it was shown.
@@ -96,13 +96,13 @@ pub async fn reveal(
     admin: Principal,
     field: SecretField,
     id: String,
-) -> Result<SecretText, ApiError> {
+) -> Result<SecretText, ServiceError> {
     let vault = state.vault.clone();
     state
         .audited(origin, move |conn| {
-            let (value, key_id) = (field.load)(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let (value, key_id) = (field.load)(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let (Some(value), Some(key_id)) = (value, key_id) else {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "field",
                     format!("{} has no {}", field.target_type, field.column),
                 ));

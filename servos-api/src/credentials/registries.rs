@@ -3,9 +3,9 @@
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::registries::{self, RegistryRow};
 
@@ -32,7 +32,7 @@ pub async fn create(
     origin: Origin,
     admin: Principal,
     new: NewRegistry,
-) -> Result<RegistryRow, ApiError> {
+) -> Result<RegistryRow, ServiceError> {
     let name = validate::name(&new.name)?;
     let host = validate::registry_host(&new.host)?;
     let username = validate::plain("username", &new.username)?;
@@ -41,7 +41,7 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if registries::name_taken(conn, &name)? {
-                return Err(ApiError::conflict(
+                return Err(ServiceError::conflict(
                     "a registry credential with this name exists",
                 ));
             }
@@ -75,14 +75,14 @@ pub async fn create(
 }
 
 /// Every live registry credential.
-pub async fn list(state: &AppState) -> Result<Vec<RegistryRow>, ApiError> {
+pub async fn list(state: &AppState) -> Result<Vec<RegistryRow>, ServiceError> {
     state.db(|conn| Ok(registries::list_live(conn)?)).await
 }
 
 /// One live registry credential.
-pub async fn get(state: &AppState, id: String) -> Result<RegistryRow, ApiError> {
+pub async fn get(state: &AppState, id: String) -> Result<RegistryRow, ServiceError> {
     state
-        .db(move |conn| registries::find_live(conn, &id)?.ok_or(ApiError::NotFound))
+        .db(move |conn| registries::find_live(conn, &id)?.ok_or(ServiceError::NotFound))
         .await
 }
 
@@ -101,7 +101,7 @@ pub async fn delete(
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     state
         .soft_delete(
             origin,

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::ssh_keys::{self, SshKeyRow};
 use crate::store::{self, DbConn};
 use crate::vault::keyring::Keyring;
@@ -58,9 +58,9 @@ impl KeySource {
     pub fn from_parts(
         private_key: Option<SecretText>,
         passphrase: Option<SecretText>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, ServiceError> {
         match private_key {
-            None if passphrase.is_some() => Err(ApiError::invalid(
+            None if passphrase.is_some() => Err(ServiceError::invalid(
                 "passphrase",
                 "only an imported key has a passphrase",
             )),
@@ -91,12 +91,12 @@ pub const PASSPHRASE: super::SecretField = super::SecretField {
     load: ssh_keys::sealed_passphrase,
 };
 
-fn import_error(e: SshKeyError) -> ApiError {
+fn import_error(e: SshKeyError) -> ServiceError {
     let field = match e {
         SshKeyError::PassphraseRequired | SshKeyError::WrongPassphrase => "passphrase",
         _ => "private_key",
     };
-    ApiError::invalid(field, e.to_string())
+    ServiceError::invalid(field, e.to_string())
 }
 
 /// Generates or imports a key; nothing is stored unless the key is valid.
@@ -107,7 +107,7 @@ pub async fn create(
     name: &str,
     kind: KeyKind,
     source: KeySource,
-) -> Result<SshKeyRow, ApiError> {
+) -> Result<SshKeyRow, ServiceError> {
     let name = validate::name(name)?;
     let comment = format!(
         "servos-{}",
@@ -120,7 +120,7 @@ pub async fn create(
         .run_bounded(move || match source {
             KeySource::Generate => ssh_key::generate_ed25519(&comment)
                 .map(|(private_key, material)| (private_key, None, material))
-                .map_err(ApiError::internal),
+                .map_err(ServiceError::internal),
             KeySource::Import {
                 private_key,
                 passphrase,
@@ -140,7 +140,7 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if ssh_keys::name_taken(conn, &name)? {
-                return Err(ApiError::conflict("an SSH key with this name exists"));
+                return Err(ServiceError::conflict("an SSH key with this name exists"));
             }
             let id = uuid::Uuid::new_v4().to_string();
             let sealed_key = super::seal(
@@ -196,7 +196,7 @@ pub fn open_secrets(
     conn: &mut DbConn,
     keyring: &Keyring,
     key: &SshKeyRow,
-) -> Result<(SecretText, Option<SecretText>), ApiError> {
+) -> Result<(SecretText, Option<SecretText>), ServiceError> {
     let open = |conn: &mut DbConn, field: &super::SecretField, value: &str, key_id: &str| {
         super::text(super::open(
             conn,
@@ -222,14 +222,14 @@ pub fn open_secrets(
 }
 
 /// Every live key.
-pub async fn list(state: &AppState) -> Result<Vec<SshKeyRow>, ApiError> {
+pub async fn list(state: &AppState) -> Result<Vec<SshKeyRow>, ServiceError> {
     state.db(|conn| Ok(ssh_keys::list_live(conn)?)).await
 }
 
 /// One live key.
-pub async fn get(state: &AppState, id: String) -> Result<SshKeyRow, ApiError> {
+pub async fn get(state: &AppState, id: String) -> Result<SshKeyRow, ServiceError> {
     state
-        .db(move |conn| ssh_keys::find_live(conn, &id)?.ok_or(ApiError::NotFound))
+        .db(move |conn| ssh_keys::find_live(conn, &id)?.ok_or(ServiceError::NotFound))
         .await
 }
 
@@ -239,7 +239,7 @@ pub async fn delete(
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     state
         .soft_delete(
             origin,

@@ -1,18 +1,18 @@
 //! Validation of credential fields (names, hosts); messages never echo secrets.
 
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 
 /// Longest accepted name.
 const MAX_NAME_CHARS: usize = 100;
 
 /// A resource name: 1 to 100 printable characters, trimmed.
-pub fn name(raw: &str) -> Result<String, ApiError> {
+pub fn name(raw: &str) -> Result<String, ServiceError> {
     let name = raw.trim();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
         || name.chars().any(char::is_control)
     {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "name",
             format!("must be 1 to {MAX_NAME_CHARS} printable characters"),
         ));
@@ -21,7 +21,7 @@ pub fn name(raw: &str) -> Result<String, ApiError> {
 }
 
 /// A registry host, `host[:port]`, without scheme or path.
-pub fn registry_host(raw: &str) -> Result<String, ApiError> {
+pub fn registry_host(raw: &str) -> Result<String, ServiceError> {
     let host = raw.trim().to_ascii_lowercase();
     let valid = !host.is_empty()
         && host.len() <= 253
@@ -31,7 +31,7 @@ pub fn registry_host(raw: &str) -> Result<String, ApiError> {
     if valid {
         Ok(host)
     } else {
-        Err(ApiError::invalid(
+        Err(ServiceError::invalid(
             "host",
             "must be a registry host like registry.example.com or 127.0.0.1:5000, without scheme or path",
         ))
@@ -39,10 +39,10 @@ pub fn registry_host(raw: &str) -> Result<String, ApiError> {
 }
 
 /// A short plain value (user names): 1 to 256 printable characters.
-pub fn plain(field: &'static str, raw: &str) -> Result<String, ApiError> {
+pub fn plain(field: &'static str, raw: &str) -> Result<String, ServiceError> {
     let value = raw.trim();
     if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             field,
             "must be 1 to 256 printable characters",
         ));
@@ -51,9 +51,9 @@ pub fn plain(field: &'static str, raw: &str) -> Result<String, ApiError> {
 }
 
 /// A secret value: non-empty, at most 64 KiB; the message never echoes it.
-pub fn secret(field: &'static str, value: &str) -> Result<(), ApiError> {
+pub fn secret(field: &'static str, value: &str) -> Result<(), ServiceError> {
     if value.is_empty() || value.len() > 64 * 1024 {
-        return Err(ApiError::invalid(field, "must be 1 byte to 64 KiB"));
+        return Err(ServiceError::invalid(field, "must be 1 byte to 64 KiB"));
     }
     Ok(())
 }

@@ -12,8 +12,8 @@ use futures_util::Stream;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::deployment_logs::{self, LogRow};
 use crate::store::{self, deployments};
 
@@ -41,7 +41,7 @@ impl LogWriter {
         state: &AppState,
         signals: Arc<Signals>,
         deployment_id: &str,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, ServiceError> {
         let id = deployment_id.to_owned();
         let last = state
             .db(move |conn| Ok(deployment_logs::last_seq(conn, &id)?))
@@ -120,7 +120,7 @@ struct Reader {
 }
 
 impl Reader {
-    async fn lines(&self) -> Result<Vec<LogRow>, ApiError> {
+    async fn lines(&self) -> Result<Vec<LogRow>, ServiceError> {
         let (id, after) = (self.id.clone(), self.after);
         self.state
             .db(move |conn| Ok(deployment_logs::after(conn, &id, after, BATCH)?))
@@ -128,7 +128,7 @@ impl Reader {
     }
 
     /// The next chunk of the stream: new lines, the end event, or a keep-alive.
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ServiceError> {
         if self.done {
             return Ok(None);
         }
@@ -143,7 +143,7 @@ impl Reader {
             let id = self.id.clone();
             let job = self
                 .state
-                .db(move |conn| deployments::find(conn, &id)?.ok_or(ApiError::NotFound))
+                .db(move |conn| deployments::find(conn, &id)?.ok_or(ServiceError::NotFound))
                 .await?;
             if job.is_finished() {
                 // The job writes its last line before it ends: one more read has it.
@@ -175,10 +175,10 @@ pub async fn stream(
     state: &AppState,
     id: String,
     after: i64,
-) -> Result<impl Stream<Item = Result<Bytes, ApiError>>, ApiError> {
+) -> Result<impl Stream<Item = Result<Bytes, ServiceError>>, ServiceError> {
     let lookup = id.clone();
     state
-        .db(move |conn| deployments::find(conn, &lookup)?.ok_or(ApiError::NotFound))
+        .db(move |conn| deployments::find(conn, &lookup)?.ok_or(ServiceError::NotFound))
         .await?;
     let reader = Reader {
         updates: state.deploy_signals.log_updates(),

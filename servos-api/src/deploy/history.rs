@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::deployment_logs::{self, LogRow};
 use crate::store::deployments::{self, DeploymentRow, STATES, SUCCEEDED};
 
@@ -14,7 +14,7 @@ use crate::store::deployments::{self, DeploymentRow, STATES, SUCCEEDED};
 const BATCH: i64 = 1000;
 
 /// Every line of deployment `id`'s step log, in order.
-pub async fn log(state: &AppState, id: String) -> Result<Vec<LogRow>, ApiError> {
+pub async fn log(state: &AppState, id: String) -> Result<Vec<LogRow>, ServiceError> {
     state
         .db(move |conn| {
             let mut lines: Vec<LogRow> = Vec::new();
@@ -33,7 +33,10 @@ pub async fn log(state: &AppState, id: String) -> Result<Vec<LogRow>, ApiError> 
 
 /// The newest succeeded deployment of application `app_id`: what its
 /// servers run.
-pub async fn current(state: &AppState, app_id: String) -> Result<Option<DeploymentRow>, ApiError> {
+pub async fn current(
+    state: &AppState,
+    app_id: String,
+) -> Result<Option<DeploymentRow>, ServiceError> {
     state
         .db(move |conn| Ok(deployments::last_succeeded(conn, &app_id)?))
         .await
@@ -50,7 +53,7 @@ pub struct AppDeploys {
 
 /// [`AppDeploys`] of every application that has deployments, by id (two
 /// queries, whatever the number of applications).
-pub async fn per_app(state: &AppState) -> Result<HashMap<String, AppDeploys>, ApiError> {
+pub async fn per_app(state: &AppState) -> Result<HashMap<String, AppDeploys>, ServiceError> {
     state
         .db(move |conn| {
             let mut apps: HashMap<String, AppDeploys> = HashMap::new();

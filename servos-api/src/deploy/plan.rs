@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use servos_common::env_file;
 use servos_common::secret::SecretText;
 
-use crate::app::AppState;
 use crate::apps::{self, App};
 use crate::credentials;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::proxy::Route;
+use crate::state::AppState;
 use crate::store::deployment_targets::{self, TargetRow};
 use crate::store::deployments::DeploymentRow;
 use crate::store::registries;
@@ -75,7 +75,7 @@ impl Plan {
 /// as `<NAME>_FILE=/run/secrets/<NAME>`; and collects the file secrets.
 fn render(
     vars: Vec<apps::env::OpenVar>,
-) -> Result<(SecretText, Vec<(String, SecretText)>), ApiError> {
+) -> Result<(SecretText, Vec<(String, SecretText)>), ServiceError> {
     let mut entries: Vec<(String, SecretText)> = Vec::with_capacity(vars.len());
     let mut files = Vec::new();
     for var in vars {
@@ -89,7 +89,7 @@ fn render(
     }
     let refs: Vec<(&str, &SecretText)> = entries.iter().map(|(n, v)| (n.as_str(), v)).collect();
     let text = env_file::render(&refs).map_err(|e| {
-        ApiError::conflict(format!(
+        ServiceError::conflict(format!(
             "the environment cannot be written as an env file: {e}"
         ))
     })?;
@@ -97,13 +97,13 @@ fn render(
 }
 
 /// Loads the plan of `deployment`.
-pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, ApiError> {
+pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, ServiceError> {
     let vault = state.vault.clone();
     let tls = state.config.deploy.proxy_tls;
     state
         .db(move |conn| {
             let app = apps::load(conn, &deployment.app_id).map_err(|e| match e {
-                ApiError::NotFound => ApiError::conflict("the application was deleted"),
+                ServiceError::NotFound => ServiceError::conflict("the application was deleted"),
                 other => other,
             })?;
             let vars = apps::env::open(conn, vault.keyring(), &app.id, deployment.env_version)?;
@@ -111,7 +111,7 @@ pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, A
             let registry = match &app.spec.registry_id {
                 Some(id) => {
                     let row = registries::find_live(conn, id)?.ok_or_else(|| {
-                        ApiError::conflict("the application's registry credential was deleted")
+                        ServiceError::conflict("the application's registry credential was deleted")
                     })?;
                     let plain = credentials::open(
                         conn,

@@ -3,7 +3,7 @@
 //! container's restarts (its restart policy after a crash, a dockerd
 //! restart, a reboot), so the proxy's route stays right; an ephemeral one
 //! would change. The port is chosen at random in the configured range
-//! (`SERVOS_DEPLOY_PORTS`, by default [`RANGE`]) among those no
+//! (`SERVOS_DEPLOY_PORTS`, by default 20000–29999) among those no
 //! ServOS container of the server has (running or stopped) and nothing
 //! listens on; a port taken between that look and `docker run` is retried
 //! with another.
@@ -14,11 +14,6 @@ use std::ops::RangeInclusive;
 use ring::rand::{SecureRandom as _, SystemRandom};
 
 use super::docker;
-
-/// The default loopback ports containers are published on: below Linux's
-/// ephemeral range (32768–60999), which Docker and outgoing connections
-/// draw from.
-pub const RANGE: RangeInclusive<u16> = 20000..=29999;
 
 /// How many ports one start tries before it gives up.
 pub const ATTEMPTS: usize = 4;
@@ -106,8 +101,14 @@ mod tests {
         let all = BTreeSet::from([20000, 20001, 20002, 20003, 20004]);
         assert_eq!(choose(&range, &all, 7), None);
         assert_eq!(pick(&range, &all), None);
-        let picked = pick(&RANGE, &used).expect("a free port");
-        assert!(RANGE.contains(&picked) && !used.contains(&picked));
+        let picked =
+            pick(&crate::config::defaults::DEPLOY_PORTS.ports(), &used).expect("a free port");
+        assert!(
+            crate::config::defaults::DEPLOY_PORTS
+                .ports()
+                .contains(&picked)
+                && !used.contains(&picked)
+        );
     }
 
     #[test]

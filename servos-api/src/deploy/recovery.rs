@@ -5,11 +5,11 @@
 //! removed); elsewhere the attempt's containers, env file, registry login
 //! and file secrets are removed and the server starts over.
 
-use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::proxy::{caddy, ProxyError};
 use crate::servers;
 use crate::ssh::{Session, SshError};
+use crate::state::AppState;
 use crate::store::deployment_targets::{self as targets, TargetChange, TargetRow};
 use crate::store::{self};
 
@@ -18,7 +18,8 @@ use super::events::LogWriter;
 use super::plan::Plan;
 use super::remote::{self, TargetPaths};
 use super::retire::{remove_container, retire_old};
-use super::{DeploySettings, StepError};
+use super::StepError;
+use crate::config::DeploySettings;
 
 /// Where a server stands after the clean-up.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub async fn recover(
     plan: &mut Plan,
     log: &LogWriter,
     settings: &DeploySettings,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     log.line(
         None,
         "the previous attempt was interrupted; cleaning up its servers",

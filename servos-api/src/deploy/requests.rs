@@ -6,10 +6,10 @@
 use chrono::NaiveDateTime;
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::apps::{self, App};
 use crate::audit::{Actor, AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::deployment_logs::{self, LogRow};
 use crate::store::deployment_targets::{self as targets, TargetRow};
 use crate::store::deployments::{self, DeploymentFilter, DeploymentRow};
@@ -46,9 +46,9 @@ fn enqueue(
     env_version: i64,
     rollback_of: Option<String>,
     actor: &Actor,
-) -> Result<Deployment, ApiError> {
+) -> Result<Deployment, ServiceError> {
     if app.spec.server_ids.is_empty() {
-        return Err(ApiError::conflict(
+        return Err(ServiceError::conflict(
             "the application has no target servers to deploy to",
         ));
     }
@@ -120,7 +120,7 @@ pub async fn deploy(
     origin: Origin,
     caller: Principal,
     app_id: String,
-) -> Result<Deployment, ApiError> {
+) -> Result<Deployment, ServiceError> {
     let queued = state
         .audited(origin, move |conn| {
             let app = apps::load(conn, &app_id)?;
@@ -149,12 +149,12 @@ pub async fn rollback(
     origin: Origin,
     caller: Principal,
     id: String,
-) -> Result<Deployment, ApiError> {
+) -> Result<Deployment, ServiceError> {
     let queued = state
         .audited(origin, move |conn| {
-            let source = deployments::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let source = deployments::find(conn, &id)?.ok_or(ServiceError::NotFound)?;
             if source.state != deployments::SUCCEEDED {
-                return Err(ApiError::conflict(
+                return Err(ServiceError::conflict(
                     "only a succeeded deployment can be rolled back to",
                 ));
             }
@@ -194,16 +194,16 @@ pub async fn cancel(
     origin: Origin,
     caller: Principal,
     id: String,
-) -> Result<Deployment, ApiError> {
+) -> Result<Deployment, ServiceError> {
     let cancelled = state
         .audited(origin, move |conn| {
-            deployments::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            deployments::find(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let actor = caller.actor();
             let reason = format!("cancelled by {}", requested_by(&actor));
             let now = store::now();
             let dequeued = deployments::cancel_queued(conn, &id, &reason, now)?;
             if dequeued + deployments::request_cancel(conn, &id)? == 0 {
-                return Err(ApiError::conflict("this deployment has already ended"));
+                return Err(ServiceError::conflict("this deployment has already ended"));
             }
             if dequeued == 1 {
                 // No worker writes to a job that never started.
@@ -228,14 +228,14 @@ pub async fn cancel(
     Ok(cancelled)
 }
 
-fn load(conn: &mut DbConn, id: &str) -> Result<Deployment, ApiError> {
-    let row = deployments::find(conn, id)?.ok_or(ApiError::NotFound)?;
+fn load(conn: &mut DbConn, id: &str) -> Result<Deployment, ServiceError> {
+    let row = deployments::find(conn, id)?.ok_or(ServiceError::NotFound)?;
     let targets = targets::of_deployment(conn, id)?;
     Ok(Deployment { row, targets })
 }
 
 /// One deployment with its servers.
-pub async fn get(state: &AppState, id: String) -> Result<Deployment, ApiError> {
+pub async fn get(state: &AppState, id: String) -> Result<Deployment, ServiceError> {
     state.db(move |conn| load(conn, &id)).await
 }
 
@@ -245,13 +245,14 @@ pub async fn list(
     app_id: Option<String>,
     before: Option<String>,
     limit: i64,
-) -> Result<(Vec<DeploymentRow>, Option<String>), ApiError> {
+) -> Result<(Vec<DeploymentRow>, Option<String>), ServiceError> {
     state
         .db(move |conn| {
             let before: Option<(NaiveDateTime, String)> = match before {
                 Some(id) => {
-                    let row = deployments::find(conn, &id)?
-                        .ok_or_else(|| ApiError::invalid("before", "no deployment has this id"))?;
+                    let row = deployments::find(conn, &id)?.ok_or_else(|| {
+                        ServiceError::invalid("before", "no deployment has this id")
+                    })?;
                     Some((row.created_at, row.id))
                 }
                 None => None,

@@ -13,7 +13,8 @@ use super::events::LogWriter;
 use super::plan::Plan;
 use super::remote::{self, TargetPaths};
 use super::timings::{self, Phase};
-use super::{DeploySettings, StepError};
+use super::StepError;
+use crate::config::DeploySettings;
 
 /// Seconds `docker stop` gives an old container before it is killed.
 const STOP_TIMEOUT_SECS: u32 = 10;

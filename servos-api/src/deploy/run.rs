@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::deployment_targets::{self as targets, TargetChange};
 use crate::store::deployments::{self, DeploymentRow};
 use crate::store::{self};
@@ -19,7 +19,8 @@ use crate::store::{self};
 use super::events::LogWriter;
 use super::plan::{self, Plan};
 use super::server_steps::{self, TargetJob, TargetOutcome};
-use super::{recovery, DeploySettings, Signals, StepError};
+use super::{recovery, Signals, StepError};
+use crate::config::DeploySettings;
 
 /// Longest reason stored for a failed deployment.
 const MAX_REASON: usize = 2000;
@@ -313,7 +314,7 @@ async fn finish(
         .audited(Origin::default(), move |conn| {
             let now = store::now();
             if deployments::finish(conn, &id, &worker, state, reason.as_deref(), now)? == 0 {
-                return Err(ApiError::conflict(
+                return Err(ServiceError::conflict(
                     "the lease was lost before the end was recorded",
                 ));
             }

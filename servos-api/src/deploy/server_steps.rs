@@ -7,11 +7,11 @@
 //! env file is removed on every path. Where the share's time went
 //! (`timings.rs`) is logged and recorded with its end.
 
-use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::proxy::caddy;
 use crate::servers;
 use crate::ssh::Session;
+use crate::state::AppState;
 use crate::store::deployment_targets::{self as targets, TargetChange, TargetRow, TargetTimings};
 use crate::store::{self, deployments};
 
@@ -24,7 +24,8 @@ use super::remote::{self, TargetPaths, SECRETS_DIR};
 use super::retire::{remove_container, retire_old};
 use super::run::JobFlags;
 use super::timings::{self, Phase, Spent};
-use super::{DeploySettings, StepError};
+use super::StepError;
+use crate::config::DeploySettings;
 
 /// How one server ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,10 +139,10 @@ fn outcome_of(error: StepError) -> TargetOutcome {
     match error {
         StepError::Cancelled => TargetOutcome::Cancelled,
         StepError::LeaseLost => TargetOutcome::LeaseLost,
-        StepError::Api(ApiError::Internal(cause)) => {
+        StepError::Api(ServiceError::Internal(cause)) => {
             // The reason says "internal error"; the cause goes to the log only.
             tracing::error!(error = %cause, "a deployment step failed");
-            TargetOutcome::Failed(ApiError::Internal(cause).to_string())
+            TargetOutcome::Failed(ServiceError::Internal(cause).to_string())
         }
         other => TargetOutcome::Failed(other.to_string()),
     }

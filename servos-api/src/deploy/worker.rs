@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::deployments::{self, DeploymentRow};
 use crate::store::{self, tx};
 
@@ -166,7 +166,7 @@ fn release_leases(state: &AppState, cut: &[RunningJob]) {
 }
 
 /// Sets `job`'s lease to run out now, if its worker still holds it.
-fn release_lease(state: &AppState, job: &RunningJob) -> Result<usize, ApiError> {
+fn release_lease(state: &AppState, job: &RunningJob) -> Result<usize, ServiceError> {
     let mut conn = state.pool.get()?;
     let now = store::now();
     Ok(deployments::release_lease(
@@ -213,7 +213,7 @@ async fn work(
 /// Takes over an expired job, else claims a queued one, in one write
 /// transaction. A claim that loses a race on PostgreSQL (another replica
 /// started a job of the same application first) finds nothing this time.
-async fn next_job(state: &AppState, worker: &str) -> Result<Option<DeploymentRow>, ApiError> {
+async fn next_job(state: &AppState, worker: &str) -> Result<Option<DeploymentRow>, ServiceError> {
     let lease = state.config.deploy.lease;
     let worker = worker.to_owned();
     state
@@ -227,10 +227,7 @@ async fn next_job(state: &AppState, worker: &str) -> Result<Option<DeploymentRow
                 }
             });
             match claimed {
-                Err(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                )) => Ok(None),
+                Err(e) if store::errors::is_unique_violation(&e) => Ok(None),
                 other => Ok(other?),
             }
         })

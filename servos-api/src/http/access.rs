@@ -13,11 +13,12 @@ use actix_web::{web, Error, HttpMessage as _, ResponseError as _};
 use crate::accounts::principal::Principal;
 use crate::accounts::role::Role;
 use crate::accounts::{failures, sessions, tokens};
-use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent};
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::http::extract::origin_of;
 use crate::http::routes::{Tier, TierTable};
+use crate::state::AppState;
 
 /// The middleware function.
 pub async fn middleware<B: MessageBody>(
@@ -46,14 +47,13 @@ async fn authorize(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> 
     ) else {
         return Err(ApiError::internal("route table or state missing"));
     };
-    let pattern = req.match_pattern().ok_or(ApiError::NotFound)?;
-    let tier = table.tier(req.method(), &pattern).map_err(|path_exists| {
-        if path_exists {
-            ApiError::MethodNotAllowed
-        } else {
-            ApiError::NotFound
-        }
-    })?;
+    let pattern = req.match_pattern().ok_or_else(ApiError::not_found)?;
+    let tier = table
+        .tier(req.method(), &pattern)
+        .map_err(|allowed| match allowed {
+            Some(allow) => ApiError::MethodNotAllowed { allow },
+            None => ApiError::not_found(),
+        })?;
     let required = match tier {
         Tier::Public => return Ok(None),
         Tier::Blocked => return Err(ApiError::Blocked),
@@ -76,12 +76,12 @@ async fn authorize(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> 
         state
             .audited(origin_of(req.request()), move |_| Ok(((), event)))
             .await?;
-        return Err(ApiError::Forbidden);
+        return Err(ServiceError::Forbidden.into());
     }
     Ok(Some(principal))
 }
 
-async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<Principal, ApiError> {
+async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<Principal, ServiceError> {
     let origin = origin_of(req.request());
     let bearer = req
         .headers()
@@ -110,17 +110,17 @@ async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<Principa
                     },
                 )
                 .await;
-                Err(ApiError::Unauthenticated)
+                Err(ServiceError::Unauthenticated)
             }
         };
     }
     let Some(cookie) = req.cookie(sessions::COOKIE) else {
-        return Err(ApiError::Unauthenticated);
+        return Err(ServiceError::Unauthenticated);
     };
     let idle = state.config.session_idle_timeout;
     let value = cookie.value().to_owned();
     state
         .db(move |conn| Ok(sessions::authenticate(conn, &value, idle)?))
         .await?
-        .ok_or(ApiError::Unauthenticated)
+        .ok_or(ServiceError::Unauthenticated)
 }

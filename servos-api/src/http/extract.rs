@@ -9,6 +9,7 @@ use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 use crate::accounts::principal::Principal;
 use crate::accounts::role::Role;
 use crate::audit::Origin;
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::http::request_context::RequestContext;
 
@@ -37,9 +38,9 @@ fn principal_with(req: &HttpRequest, required: Role) -> Result<Principal, ApiErr
         .extensions()
         .get::<Principal>()
         .cloned()
-        .ok_or(ApiError::Unauthenticated)?;
+        .ok_or_else(ApiError::unauthenticated)?;
     if principal.role < required {
-        return Err(ApiError::Forbidden);
+        return Err(ServiceError::Forbidden.into());
     }
     Ok(principal)
 }

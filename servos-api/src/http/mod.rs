@@ -2,6 +2,7 @@
 //! middleware that enforces it, extractors, errors and handlers.
 
 pub mod access;
+pub mod app;
 pub mod error;
 pub mod extract;
 pub mod handlers;

@@ -9,8 +9,8 @@ use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, ResponseError as _};
 
-use crate::app::AppState;
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 /// The middleware function.
 pub async fn middleware<B: MessageBody>(

@@ -1,182 +1,14 @@
-//! Sliding-window rate limits, kept in memory per API process.
-//!
-//! Each key has two fixed windows; the estimate weights the previous one by
-//! how much of it still overlaps the sliding window (constant memory per
-//! key). IPv6 clients are keyed by their /64, which one host usually owns.
-
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! The general per-IP request limit, applied to every request before
+//! access control (the limits themselves are in `limits.rs`).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage as _, ResponseError as _};
 
-use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::request_context::RequestContext;
-
-/// Most keys tracked per limit before stale ones are pruned.
-const MAX_KEYS: usize = 100_000;
-
-#[derive(Debug, Clone, Copy)]
-struct Counter {
-    window_start: Instant,
-    previous: u32,
-    current: u32,
-}
-
-/// One limit: at most `limit` events per `window` per key.
-#[derive(Debug)]
-pub struct SlidingWindow {
-    limit: u32,
-    window: Duration,
-    counters: Mutex<HashMap<String, Counter>>,
-}
-
-impl SlidingWindow {
-    /// A limit of `limit` events per `window`.
-    pub fn new(limit: u32, window: Duration) -> Self {
-        Self {
-            limit: limit.max(1),
-            window: window.max(Duration::from_secs(1)),
-            counters: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Refuses when the key is at its limit; otherwise counts one event.
-    pub fn check_and_record(&self, key: &str) -> Result<(), ApiError> {
-        self.with_counter(key, |c, elapsed, limit, window| {
-            if estimate(c, elapsed, window) + 1.0 > f64::from(limit) {
-                return Err(too_many(c, elapsed, limit, window));
-            }
-            c.current = c.current.saturating_add(1);
-            Ok(())
-        })
-    }
-
-    /// Refuses when the key is at its limit, without counting.
-    pub fn check(&self, key: &str) -> Result<(), ApiError> {
-        self.with_counter(key, |c, elapsed, limit, window| {
-            if estimate(c, elapsed, window) >= f64::from(limit) {
-                return Err(too_many(c, elapsed, limit, window));
-            }
-            Ok(())
-        })
-    }
-
-    /// Counts one event.
-    pub fn record(&self, key: &str) {
-        let _ = self.with_counter(key, |c, _, _, _| {
-            c.current = c.current.saturating_add(1);
-            Ok(())
-        });
-    }
-
-    fn with_counter(
-        &self,
-        key: &str,
-        f: impl FnOnce(&mut Counter, Duration, u32, Duration) -> Result<(), ApiError>,
-    ) -> Result<(), ApiError> {
-        let now = Instant::now();
-        let key = normalize(key);
-        let mut counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if counters.len() >= MAX_KEYS && !counters.contains_key(&key) {
-            let stale = 2 * self.window;
-            counters.retain(|_, c| now.duration_since(c.window_start) < stale);
-            if counters.len() >= MAX_KEYS {
-                tracing::warn!(keys = counters.len(), "rate limiter full; resetting it");
-                counters.clear();
-            }
-        }
-        let counter = counters.entry(key).or_insert(Counter {
-            window_start: now,
-            previous: 0,
-            current: 0,
-        });
-        let mut elapsed = now.duration_since(counter.window_start);
-        if elapsed >= self.window {
-            let previous = if elapsed >= 2 * self.window {
-                0
-            } else {
-                counter.current
-            };
-            let skipped = (elapsed.as_nanos() / self.window.as_nanos()) as u32;
-            counter.window_start += self.window * skipped;
-            counter.previous = previous;
-            counter.current = 0;
-            elapsed = now.duration_since(counter.window_start);
-        }
-        f(counter, elapsed, self.limit, self.window)
-    }
-}
-
-fn estimate(c: &Counter, elapsed: Duration, window: Duration) -> f64 {
-    let overlap = 1.0 - elapsed.as_secs_f64() / window.as_secs_f64();
-    f64::from(c.previous) * overlap.max(0.0) + f64::from(c.current)
-}
-
-/// Seconds until the estimate falls below the limit again (at least 1).
-fn too_many(c: &Counter, elapsed: Duration, limit: u32, window: Duration) -> ApiError {
-    let w = window.as_secs_f64();
-    let e = elapsed.as_secs_f64();
-    let wait = if c.current >= limit {
-        (w - e) + w * (1.0 - f64::from(limit) / f64::from(c.current.max(1)))
-    } else if c.previous > 0 {
-        w * (1.0 - f64::from(limit - c.current) / f64::from(c.previous)) - e
-    } else {
-        w - e
-    };
-    ApiError::TooManyRequests {
-        retry_after: wait.ceil().max(1.0) as u64,
-    }
-}
-
-/// IPv4 addresses as they are; IPv6 addresses by their /64 prefix.
-fn normalize(key: &str) -> String {
-    match key.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Ok(IpAddr::V6(v6)) => v6
-            .to_ipv4_mapped()
-            .map(|v4| v4.to_string())
-            .unwrap_or_default(),
-        _ => key.to_owned(),
-    }
-}
-
-/// Every limit the API enforces.
-#[derive(Debug)]
-pub struct Limits {
-    /// All requests per client IP.
-    pub requests_per_ip: SlidingWindow,
-    /// Login attempts per client IP (tighter than the general limit).
-    pub login_per_ip: SlidingWindow,
-    /// Failed logins per account.
-    pub login_failures_per_account: SlidingWindow,
-    /// Failed authentications (bad password, token, setup token) per IP.
-    pub auth_failures: SlidingWindow,
-}
-
-impl Limits {
-    /// The limits, with `requests` per `window` as the general per-IP limit.
-    pub fn new(requests: u32, window: Duration) -> Self {
-        let minute = Duration::from_secs(60);
-        Self {
-            requests_per_ip: SlidingWindow::new(requests, window),
-            login_per_ip: SlidingWindow::new(60, minute),
-            login_failures_per_account: SlidingWindow::new(10, minute),
-            auth_failures: SlidingWindow::new(30, 5 * minute),
-        }
-    }
-}
+use crate::state::AppState;
 
 /// Middleware applying the general per-IP limit to every request.
 pub async fn middleware<B: MessageBody>(
@@ -190,50 +22,11 @@ pub async fn middleware<B: MessageBody>(
         .map(|c| c.client_ip.clone());
     if let (Some(state), Some(ip)) = (state, ip) {
         if let Err(e) = state.limits.requests_per_ip.check_and_record(&ip) {
-            let response = e.error_response();
+            let response = ApiError::from(e).error_response();
             return Ok(req.into_response(response).map_into_right_body());
         }
     }
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allows_limit_then_refuses_with_retry_after() {
-        let limit = SlidingWindow::new(3, Duration::from_secs(30));
-        for _ in 0..3 {
-            assert!(limit.check_and_record("1.2.3.4").is_ok());
-        }
-        match limit.check_and_record("1.2.3.4") {
-            Err(ApiError::TooManyRequests { retry_after }) => {
-                assert!((1..=30).contains(&retry_after), "{retry_after}");
-            }
-            other => panic!("expected 429, got {other:?}"),
-        }
-        assert!(
-            limit.check_and_record("1.2.3.5").is_ok(),
-            "other IP unaffected"
-        );
-    }
-
-    #[test]
-    fn check_does_not_count() {
-        let limit = SlidingWindow::new(1, Duration::from_secs(30));
-        assert!(limit.check("k").is_ok());
-        assert!(limit.check("k").is_ok());
-        limit.record("k");
-        assert!(limit.check("k").is_err());
-    }
-
-    #[test]
-    fn ipv6_keyed_by_prefix() {
-        assert_eq!(normalize("2001:db8::1"), normalize("2001:db8::2"));
-        assert_ne!(normalize("2001:db8:0:1::1"), normalize("2001:db8::1"));
-        assert_eq!(normalize("::ffff:10.0.0.1"), "10.0.0.1");
-    }
 }

@@ -10,7 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage as _};
 use tracing::Instrument as _;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Response header carrying the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

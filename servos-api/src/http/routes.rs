@@ -254,10 +254,16 @@ impl TierTable {
         self.1.contains(pattern)
     }
 
-    /// `Err(false)`: no such path; `Err(true)`: path exists, method does not.
-    pub fn tier(&self, method: &Method, pattern: &str) -> Result<Tier, bool> {
-        let methods = self.0.get(pattern).ok_or(false)?;
-        methods.get(method).copied().ok_or(true)
+    /// The tier of `method` on the path `pattern`; `Err(None)` when no
+    /// such path exists, `Err(Some(allowed))` when the path exists but not
+    /// with that method (`allowed` lists its methods for `Allow`).
+    pub fn tier(&self, method: &Method, pattern: &str) -> Result<Tier, Option<String>> {
+        let methods = self.0.get(pattern).ok_or(None)?;
+        methods.get(method).copied().ok_or_else(|| {
+            let mut allowed: Vec<&str> = methods.keys().map(Method::as_str).collect();
+            allowed.sort_unstable();
+            Some(allowed.join(", "))
+        })
     }
 }
 

@@ -5,12 +5,12 @@
 //! proxy on each run server, installed and started when it is commissioned
 //! or checked, which also removes what deleted applications left there.
 
-use crate::app::AppState;
 use crate::apps::removal;
 use crate::audit::{Actor, AuditEvent, Origin};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::proxy::caddy;
 use crate::ssh::{self, Session, SshError};
+use crate::state::AppState;
 use crate::store::{self, servers};
 
 use super::{ssh_failure, target, Purpose};
@@ -18,7 +18,7 @@ use super::{ssh_failure, target, Purpose};
 /// Opens an authenticated session to server `id`, which must be
 /// commissioned (pinned). The error says why, naming both fingerprints
 /// when the host key changed.
-pub async fn connect(state: &AppState, id: &str) -> Result<Session, ApiError> {
+pub async fn connect(state: &AppState, id: &str) -> Result<Session, ServiceError> {
     let target = target(state, id, &Purpose::Check).await?;
     match ssh::connect(&target, state.config.ssh_timeouts).await {
         Ok(session) => Ok(session),

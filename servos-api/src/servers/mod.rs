@@ -10,11 +10,11 @@ pub mod jobs;
 use std::collections::BTreeMap;
 
 use crate::accounts::principal::Principal;
-use crate::app::AppState;
 use crate::audit::{AuditEvent, Origin};
 use crate::credentials::{ssh_keys as key_service, validate};
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 use crate::ssh::{self, SshError, Target};
+use crate::state::AppState;
 use crate::store::servers::{self, ServerCheckRow, ServerRow};
 use crate::store::{self, ssh_keys};
 
@@ -37,7 +37,7 @@ pub struct NewServer {
     pub labels: BTreeMap<String, String>,
 }
 
-fn check_address(raw: &str) -> Result<String, ApiError> {
+fn check_address(raw: &str) -> Result<String, ServiceError> {
     let address = raw.trim().to_ascii_lowercase();
     let valid = !address.is_empty()
         && address.len() <= 253
@@ -47,14 +47,14 @@ fn check_address(raw: &str) -> Result<String, ApiError> {
     if valid {
         Ok(address)
     } else {
-        Err(ApiError::invalid(
+        Err(ServiceError::invalid(
             "address",
             "must be a host name or IP address",
         ))
     }
 }
 
-fn check_user(raw: &str) -> Result<String, ApiError> {
+fn check_user(raw: &str) -> Result<String, ServiceError> {
     let valid = !raw.is_empty()
         && raw.len() <= 32
         && raw.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
@@ -64,7 +64,7 @@ fn check_user(raw: &str) -> Result<String, ApiError> {
     if valid {
         Ok(raw.to_owned())
     } else {
-        Err(ApiError::invalid(
+        Err(ServiceError::invalid(
             "user",
             "must be a Unix user name like deploy",
         ))
@@ -77,29 +77,29 @@ pub async fn create(
     origin: Origin,
     admin: Principal,
     new: NewServer,
-) -> Result<ServerRow, ApiError> {
+) -> Result<ServerRow, ServiceError> {
     let name = validate::name(&new.name)?;
     let address = check_address(&new.address)?;
     let user = check_user(&new.user)?;
     if new.port == 0 {
-        return Err(ApiError::invalid("port", "must be 1 to 65535"));
+        return Err(ServiceError::invalid("port", "must be 1 to 65535"));
     }
     if new.roles.is_empty() || new.roles.iter().any(|r| r != "run" && r != "build") {
-        return Err(ApiError::invalid("roles", "must list run and/or build"));
+        return Err(ServiceError::invalid("roles", "must list run and/or build"));
     }
-    let labels = serde_json::to_string(&new.labels).map_err(ApiError::internal)?;
+    let labels = serde_json::to_string(&new.labels).map_err(ServiceError::internal)?;
     state
         .audited(origin, move |conn| {
             let key = ssh_keys::find_live(conn, &new.ssh_key_id)?
-                .ok_or_else(|| ApiError::invalid("ssh_key_id", "no such SSH key"))?;
+                .ok_or_else(|| ServiceError::invalid("ssh_key_id", "no such SSH key"))?;
             if key.kind != key_service::KeyKind::Server.as_str() {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "ssh_key_id",
                     "must be an SSH key of kind server",
                 ));
             }
             if servers::name_taken(conn, &name)? {
-                return Err(ApiError::conflict("a server with this name exists"));
+                return Err(ServiceError::conflict("a server with this name exists"));
             }
             let now = store::now();
             let row = ServerRow {
@@ -135,7 +135,9 @@ pub async fn create(
 }
 
 /// Every live server with its newest check.
-pub async fn list(state: &AppState) -> Result<Vec<(ServerRow, Option<ServerCheckRow>)>, ApiError> {
+pub async fn list(
+    state: &AppState,
+) -> Result<Vec<(ServerRow, Option<ServerCheckRow>)>, ServiceError> {
     state
         .db(|conn| {
             let rows = servers::list_live(conn)?;
@@ -153,10 +155,10 @@ pub async fn list(state: &AppState) -> Result<Vec<(ServerRow, Option<ServerCheck
 pub async fn get(
     state: &AppState,
     id: String,
-) -> Result<(ServerRow, Option<ServerCheckRow>), ApiError> {
+) -> Result<(ServerRow, Option<ServerCheckRow>), ServiceError> {
     state
         .db(move |conn| {
-            let row = servers::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let row = servers::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let check = servers::last_check(conn, &id)?;
             Ok((row, check))
         })
@@ -168,7 +170,7 @@ pub async fn recent_checks(
     state: &AppState,
     id: String,
     limit: i64,
-) -> Result<Vec<ServerCheckRow>, ApiError> {
+) -> Result<Vec<ServerCheckRow>, ServiceError> {
     state
         .db(move |conn| Ok(servers::recent_checks(conn, &id, limit)?))
         .await
@@ -180,7 +182,7 @@ pub async fn delete(
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     state
         .soft_delete(
             origin,
@@ -214,20 +216,20 @@ impl Purpose {
 }
 
 /// The connection target of a server, its key opened from the vault.
-async fn target(state: &AppState, id: &str, purpose: &Purpose) -> Result<Target, ApiError> {
+async fn target(state: &AppState, id: &str, purpose: &Purpose) -> Result<Target, ServiceError> {
     let vault = state.vault.clone();
     let id = id.to_owned();
     let purpose = purpose.clone();
     state
         .db(move |conn| {
-            let server = servers::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let server = servers::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             if matches!(purpose, Purpose::Check) && server.host_key_fingerprint.is_none() {
-                return Err(ApiError::conflict(
+                return Err(ServiceError::conflict(
                     "commission the server first: no host key is pinned",
                 ));
             }
             let key = ssh_keys::find_live(conn, &server.ssh_key_id)?
-                .ok_or_else(|| ApiError::conflict("the server's SSH key was deleted"))?;
+                .ok_or_else(|| ServiceError::conflict("the server's SSH key was deleted"))?;
             let (private_key, passphrase) = key_service::open_secrets(conn, vault.keyring(), &key)?;
             Ok(Target {
                 address: server.address,
@@ -245,12 +247,12 @@ async fn target(state: &AppState, id: &str, purpose: &Purpose) -> Result<Target,
 }
 
 /// Why connecting failed, as the API answers it.
-fn ssh_failure(e: &SshError) -> ApiError {
+fn ssh_failure(e: &SshError) -> ServiceError {
     match e {
-        SshError::HostKeyMismatch { pinned, presented } => ApiError::conflict(format!(
+        SshError::HostKeyMismatch { pinned, presented } => ServiceError::conflict(format!(
             "host key changed: pinned {pinned}, the server presented {presented}; connection refused"
         )),
-        other => ApiError::Upstream(other.to_string()),
+        other => ServiceError::Upstream(other.to_string()),
     }
 }
 
@@ -262,7 +264,7 @@ async fn connect_and_check(
     caller: Principal,
     id: String,
     purpose: Purpose,
-) -> Result<ServerCheckRow, ApiError> {
+) -> Result<ServerCheckRow, ServiceError> {
     let target = target(state, &id, &purpose).await?;
     let (check, failure, proxy) = match ssh::connect(&target, state.config.ssh_timeouts).await {
         Ok(session) => {
@@ -306,7 +308,7 @@ async fn connect_and_check(
                     let current =
                         servers::find_live(conn, &id)?.and_then(|s| s.host_key_fingerprint);
                     if current.as_deref() != Some(fingerprint.as_str()) {
-                        return Err(ApiError::conflict(
+                        return Err(ServiceError::conflict(
                             "another connection pinned a different host key",
                         ));
                     }
@@ -333,7 +335,7 @@ pub async fn commission(
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<ServerCheckRow, ApiError> {
+) -> Result<ServerCheckRow, ServiceError> {
     connect_and_check(state, origin, admin, id, Purpose::Commission).await
 }
 
@@ -343,7 +345,7 @@ pub async fn check(
     origin: Origin,
     caller: Principal,
     id: String,
-) -> Result<ServerCheckRow, ApiError> {
+) -> Result<ServerCheckRow, ServiceError> {
     connect_and_check(state, origin, caller, id, Purpose::Check).await
 }
 
@@ -354,9 +356,9 @@ pub async fn confirm_host_key(
     admin: Principal,
     id: String,
     fingerprint: String,
-) -> Result<ServerCheckRow, ApiError> {
+) -> Result<ServerCheckRow, ServiceError> {
     if !fingerprint.starts_with("SHA256:") {
-        return Err(ApiError::invalid(
+        return Err(ServiceError::invalid(
             "fingerprint",
             "must be SHA256:... as `ssh-keygen -lf` prints it",
         ));
@@ -370,10 +372,10 @@ pub async fn reset_host_key(
     origin: Origin,
     admin: Principal,
     id: String,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     state
         .audited(origin, move |conn| {
-            servers::find_live(conn, &id)?.ok_or(ApiError::NotFound)?;
+            servers::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             servers::set_pin(conn, &id, None, store::now())?;
             let event =
                 AuditEvent::on(admin.actor(), "server.host_key_reset", "server", &id).with_fields(

@@ -112,6 +112,11 @@ impl ManageConnection for Manager {
 /// The connection pool.
 pub type Pool = r2d2::Pool<Manager>;
 
+/// Asks the database a trivial question: does it answer?
+pub fn ping(conn: &mut DbConn) -> super::DbResult<()> {
+    conn.batch_execute("SELECT 1")
+}
+
 /// Opens a pool of connections to the target.
 pub fn pool(target: &DatabaseTarget, max_size: u32) -> Result<Pool, StoreError> {
     r2d2::Pool::builder()

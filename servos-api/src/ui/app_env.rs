@@ -7,10 +7,10 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::AppState;
 use crate::apps::env;
 use crate::credentials::env_sets::{EnvChange, VarEdit};
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 use super::apps::show_page;
 use super::chrome::Chrome;
@@ -123,7 +123,7 @@ pub async fn change(
                     return Ok(chrome.redirect(&back, Flash::success(text)));
                 }
                 Err(e) => {
-                    let errors = FieldErrors::from_api(e, &[])?;
+                    let errors = FieldErrors::from_service(e, &[])?;
                     let message = errors
                         .general
                         .clone()

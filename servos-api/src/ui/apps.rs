@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use crate::app::AppState;
 use crate::apps::env::{self, MaskedEnv};
 use crate::apps::health::HealthCheckSpec;
 use crate::apps::{self, App};
@@ -16,6 +15,7 @@ use crate::credentials::registries;
 use crate::deploy::history::{self, AppDeploys};
 use crate::http::error::ApiError;
 use crate::servers;
+use crate::state::AppState;
 use crate::store::registries::RegistryRow;
 
 use super::app_env::EnvEditor;
@@ -231,7 +231,7 @@ pub async fn create(
                 );
                 return Ok(chrome.redirect(&format!("/apps/{}", app.id), Flash::success(text)));
             }
-            Err(e) => errors = FieldErrors::from_api(e, &RENAMES)?,
+            Err(e) => errors = FieldErrors::from_service(e, &RENAMES)?,
         }
     }
     let page = form_page(&state, &chrome, None, values, errors).await?;
@@ -290,7 +290,7 @@ pub async fn update(
                 let text = format!("Application {} saved.", app.spec.name);
                 return Ok(chrome.redirect(&back, Flash::success(text)));
             }
-            Err(e) => errors = FieldErrors::from_api(e, &RENAMES)?,
+            Err(e) => errors = FieldErrors::from_service(e, &RENAMES)?,
         }
     }
     let page = form_page(&state, &chrome, Some(id), values, errors).await?;

@@ -63,7 +63,7 @@ pub async fn serve(req: HttpRequest, file: web::Path<String>) -> Result<HttpResp
     let index = ASSETS
         .iter()
         .position(|a| a.name == file.as_str())
-        .ok_or(ApiError::NotFound)?;
+        .ok_or_else(ApiError::not_found)?;
     let (asset, (hash, _)) = (&ASSETS[index], &versions()[index]);
     let etag = format!("\"{hash}\"");
     let versioned = web::Query::<Vec<(String, String)>>::from_query(req.query_string())

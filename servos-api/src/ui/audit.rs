@@ -7,9 +7,9 @@ use askama::Template;
 use chrono::NaiveDateTime;
 
 use crate::accounts::users;
-use crate::app::AppState;
 use crate::audit::{read, AuditEntry};
 use crate::http::error::ApiError;
+use crate::state::AppState;
 use crate::store::audit_log::AuditFilter;
 
 use super::chrome::Chrome;
@@ -175,7 +175,9 @@ pub async fn list(
         until,
         before_seq,
     };
-    let page = read::page(&state, filter, PAGE_SIZE).await?;
+    let page = state
+        .db(move |conn| read::page(conn, &filter, PAGE_SIZE))
+        .await?;
     let iso = |t: Option<NaiveDateTime>| t.map(views::machine_time).unwrap_or_default();
     let shared = [
         ("actor_id", filters.actor_id.clone()),

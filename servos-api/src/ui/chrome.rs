@@ -11,10 +11,10 @@ use askama::Template;
 
 use crate::accounts::principal::Principal;
 use crate::accounts::role::Role;
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::http::error::ApiError;
 use crate::http::extract::origin_of;
+use crate::state::AppState;
 
 use super::flash::{self, Flash};
 use super::{assets, csrf};
@@ -77,7 +77,7 @@ impl Chrome {
 
     /// The signed-in caller; pages behind a tier always have one.
     pub fn principal(&self) -> Result<Principal, ApiError> {
-        self.user.clone().ok_or(ApiError::Unauthenticated)
+        self.user.clone().ok_or_else(ApiError::unauthenticated)
     }
 
     /// The caller's role, if signed in.

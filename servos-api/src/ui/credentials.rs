@@ -7,11 +7,11 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use crate::app::AppState;
 use crate::credentials::git::{self, NewGitCredential, Provider};
 use crate::credentials::registries::{self, NewRegistry};
 use crate::credentials::{self, ssh_keys};
 use crate::http::error::ApiError;
+use crate::state::AppState;
 use crate::store::git_credentials::GitCredentialRow;
 use crate::store::registries::RegistryRow;
 use crate::store::ssh_keys::SshKeyRow;
@@ -140,7 +140,7 @@ pub async fn create_registry(
                 let text = format!("Registry credential {} saved.", row.name);
                 return Ok(chrome.redirect("/credentials#registries", Flash::success(text)));
             }
-            Err(e) => FieldErrors::from_api(e, &[])?,
+            Err(e) => FieldErrors::from_service(e, &[])?,
         };
     chrome.invalid(&RegistryPage {
         chrome: &chrome,
@@ -191,7 +191,7 @@ pub async fn create_git(
                     let text = format!("Git credential {} saved.", row.name);
                     return Ok(chrome.redirect("/credentials#git", Flash::success(text)));
                 }
-                Err(e) => errors = FieldErrors::from_api(e, &[])?,
+                Err(e) => errors = FieldErrors::from_service(e, &[])?,
             }
         }
     }

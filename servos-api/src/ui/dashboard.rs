@@ -5,12 +5,12 @@
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use crate::app::AppState;
 use crate::apps;
 use crate::audit::read;
 use crate::deploy::history;
 use crate::http::error::ApiError;
 use crate::servers;
+use crate::state::AppState;
 use crate::store::audit_log::AuditFilter;
 
 use super::apps::AppItem;
@@ -63,7 +63,8 @@ async fn load<'a>(state: &AppState, chrome: &'a Chrome) -> Result<Dashboard<'a>,
         .map(|app| AppItem::new(app, &names).with_deploys(&deploys))
         .collect();
     let entries = if chrome.is_admin() {
-        read::page(state, AuditFilter::default(), RECENT_ENTRIES)
+        state
+            .db(|conn| read::page(conn, &AuditFilter::default(), RECENT_ENTRIES))
             .await?
             .entries
             .into_iter()

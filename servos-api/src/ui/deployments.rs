@@ -11,11 +11,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::apps;
 use crate::deploy::history;
 use crate::deploy::requests::{self, Deployment};
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::deployment_targets::{TargetRow, TargetTimings};
 use crate::store::deployments::{DeploymentRow, CANCELLED, SUCCEEDED};
@@ -301,8 +302,8 @@ pub async fn show(
     let servers = server_names(&state).await?;
     let app_name = match apps::get(&state, row.app_id.clone()).await {
         Ok(app) => app.spec.name,
-        Err(ApiError::NotFound) => row.app_id.clone(),
-        Err(e) => return Err(e),
+        Err(ServiceError::NotFound) => row.app_id.clone(),
+        Err(e) => return Err(e.into()),
     };
     let names = HashMap::from([(row.app_id.clone(), app_name)]);
     let after = log.last().map_or(0, |line| line.seq);
@@ -354,7 +355,7 @@ pub async fn deploy(
 /// flash), or goes `back` saying why `action` failed.
 fn open_queued(
     chrome: &Chrome,
-    queued: Result<Deployment, ApiError>,
+    queued: Result<Deployment, ServiceError>,
     what: &str,
     action: &str,
     back: &str,

@@ -60,7 +60,7 @@ where
             }
         }),
         secure: req
-            .app_data::<web::Data<crate::app::AppState>>()
+            .app_data::<web::Data<crate::state::AppState>>()
             .is_some_and(|s| s.config.secure_cookies()),
     };
     let response = next.call(req).await?;

@@ -8,7 +8,7 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use base64::Engine as _;
 
-use crate::http::error::ApiError;
+use crate::error::ServiceError;
 
 /// Name of the cookie.
 pub const COOKIE: &str = "servos_flash";
@@ -137,12 +137,12 @@ pub fn redirect(location: &str, flash: Option<Flash>, secure: bool) -> HttpRespo
 /// What a failed request tells the user on the next page: an upstream,
 /// conflict or field error as an error flash naming `action` (no secret is
 /// in these); other errors stay errors.
-pub fn failure(action: &str, e: ApiError) -> Result<Flash, ApiError> {
+pub fn failure(action: &str, e: ServiceError) -> Result<Flash, ServiceError> {
     match e {
-        ApiError::Upstream(message) | ApiError::Conflict(message) => {
+        ServiceError::Upstream(message) | ServiceError::Conflict { message, .. } => {
             Ok(Flash::error(format!("{action} failed: {message}")))
         }
-        ApiError::Invalid { field, message } => {
+        ServiceError::Invalid { field, message } => {
             Ok(Flash::error(format!("{action} failed: {field} {message}")))
         }
         other => Err(other),

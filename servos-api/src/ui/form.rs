@@ -13,6 +13,7 @@ use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 use servos_common::secret::SecretText;
 use zeroize::Zeroizing;
 
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
 
 /// The fields of a submitted `application/x-www-form-urlencoded` body, in order.
@@ -140,17 +141,24 @@ impl FieldErrors {
     /// field (or general) error; anything else stays an error to answer.
     /// Field names given by the service are mapped through `rename` to the
     /// form's own names.
-    pub fn from_api(e: ApiError, rename: &[(&str, &str)]) -> Result<Self, ApiError> {
+    pub fn from_service(e: ServiceError, rename: &[(&str, &str)]) -> Result<Self, ServiceError> {
         let mut errors = Self::default();
+        let renamed = |field: &'static str| {
+            rename
+                .iter()
+                .find(|(from, _)| *from == field)
+                .map_or(field, |(_, to)| *to)
+        };
         match e {
-            ApiError::Invalid { field, message } => {
-                let field = rename
-                    .iter()
-                    .find(|(from, _)| *from == field)
-                    .map_or(field, |(_, to)| *to);
-                errors.add(field, message);
-            }
-            ApiError::Conflict(message) => errors.general = Some(message),
+            ServiceError::Invalid { field, message }
+            | ServiceError::Conflict {
+                field: Some(field),
+                message,
+            } => errors.add(renamed(field), message),
+            ServiceError::Conflict {
+                field: None,
+                message,
+            } => errors.general = Some(message),
             other => return Err(other),
         }
         Ok(errors)
@@ -199,15 +207,19 @@ mod tests {
 
     #[test]
     fn service_errors_become_field_errors() {
-        let errors = FieldErrors::from_api(
-            ApiError::invalid("limits.memory_bytes", "too small"),
+        let errors = FieldErrors::from_service(
+            ServiceError::invalid("limits.memory_bytes", "too small"),
             &[("limits.memory_bytes", "memory_mib")],
         )
         .expect("a field error");
         assert_eq!(errors.get("memory_mib"), Some("too small"));
-        let errors = FieldErrors::from_api(ApiError::conflict("taken"), &[]).expect("general");
-        assert_eq!(errors.general.as_deref(), Some("taken"));
-        assert!(FieldErrors::from_api(ApiError::NotFound, &[]).is_err());
+        let errors =
+            FieldErrors::from_service(ServiceError::conflict("busy"), &[]).expect("general");
+        assert_eq!(errors.general.as_deref(), Some("busy"));
+        let errors = FieldErrors::from_service(ServiceError::conflict_on("name", "taken"), &[])
+            .expect("a field error");
+        assert_eq!(errors.get("name"), Some("taken"));
+        assert!(FieldErrors::from_service(ServiceError::NotFound, &[]).is_err());
     }
 
     #[test]

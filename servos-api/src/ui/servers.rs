@@ -5,10 +5,11 @@
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use crate::app::AppState;
 use crate::credentials::ssh_keys::{self as key_service, KeyKind};
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::servers::{self, NewServer};
+use crate::state::AppState;
 use crate::store::servers::{ServerCheckRow, ServerRow};
 use crate::store::ssh_keys::SshKeyRow;
 
@@ -231,7 +232,7 @@ pub async fn create(
                 );
                 return Ok(chrome.redirect(&format!("/servers/{}", row.id), Flash::success(text)));
             }
-            Err(e) => errors = FieldErrors::from_api(e, &[])?,
+            Err(e) => errors = FieldErrors::from_service(e, &[])?,
         }
     }
     let keys = server_keys(&state).await?;
@@ -255,8 +256,8 @@ pub async fn show(
     let checks = servers::recent_checks(&state, id, RECENT_CHECKS).await?;
     let key = match key_service::get(&state, row.ssh_key_id.clone()).await {
         Ok(key) => Some(key),
-        Err(ApiError::NotFound) => None,
-        Err(e) => return Err(e),
+        Err(ServiceError::NotFound) => None,
+        Err(e) => return Err(e.into()),
     };
     let labels = serde_json::from_str::<std::collections::BTreeMap<String, String>>(&row.labels)
         .unwrap_or_default()

@@ -7,9 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::accounts::{sessions, setup as first_run};
-use crate::app::AppState;
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::http::handlers::session::session_cookie;
+use crate::state::AppState;
 
 use super::chrome::Chrome;
 use super::errors::safe_return_path;
@@ -71,7 +72,7 @@ pub async fn setup(
                 let text = format!("Admin account {} created. Sign in to continue.", user.email);
                 return Ok(chrome.redirect("/login", Flash::success(text)));
             }
-            Err(ApiError::Gone) => {
+            Err(ServiceError::Gone) => {
                 let page = SetupPage {
                     chrome: &chrome,
                     complete: true,
@@ -80,11 +81,11 @@ pub async fn setup(
                 };
                 return chrome.render(StatusCode::GONE, &page);
             }
-            Err(ApiError::InvalidSetupToken) => errors.add(
+            Err(ServiceError::InvalidSetupToken) => errors.add(
                 "token",
                 "is not the setup token; copy it from the log or the setup_token file",
             ),
-            Err(e) => errors = FieldErrors::from_api(e, &[])?,
+            Err(e) => errors = FieldErrors::from_service(e, &[])?,
         }
     }
     chrome.invalid(&SetupPage {
@@ -149,12 +150,12 @@ pub async fn login(
                 .map_err(ApiError::internal)?;
             return Ok(response);
         }
-        Err(ApiError::InvalidCredentials) => {
+        Err(ServiceError::InvalidCredentials) => {
             errors.general = Some("Email or password is incorrect.".into());
             StatusCode::UNAUTHORIZED
         }
         Err(e) => {
-            errors = FieldErrors::from_api(e, &[])?;
+            errors = FieldErrors::from_service(e, &[])?;
             StatusCode::UNPROCESSABLE_ENTITY
         }
     };

@@ -5,10 +5,10 @@
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use crate::app::AppState;
 use crate::credentials::ssh_keys::{self, KeyKind, KeySource};
 use crate::credentials::{self, SecretField};
 use crate::http::error::ApiError;
+use crate::state::AppState;
 use crate::store::ssh_keys::SshKeyRow;
 
 use super::chrome::Chrome;
@@ -113,7 +113,7 @@ pub async fn create(
                 let location = format!("/credentials/ssh-keys/{}", row.id);
                 return Ok(chrome.redirect(&location, Flash::success(text)));
             }
-            Err(e) => errors = FieldErrors::from_api(e, &[])?,
+            Err(e) => errors = FieldErrors::from_service(e, &[])?,
         }
     }
     chrome.invalid(&NewPage {

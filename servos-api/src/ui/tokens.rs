@@ -10,8 +10,9 @@ use askama::Template;
 use crate::accounts::role::Role;
 use crate::accounts::tokens::{self, NewToken};
 use crate::accounts::users;
-use crate::app::AppState;
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 use super::chrome::Chrome;
 use super::flash::Flash;
@@ -164,7 +165,7 @@ pub async fn create(
                 let page = page(&state, &chrome, blank, shown, FieldErrors::default()).await?;
                 return chrome.render(StatusCode::CREATED, &page);
             }
-            Err(e) => errors = FieldErrors::from_api(e, &[])?,
+            Err(e) => errors = FieldErrors::from_service(e, &[])?,
         }
     }
     let page = page(&state, &chrome, typed, None, errors).await?;
@@ -187,8 +188,8 @@ pub async fn revoke(
     .await;
     let flash = match done {
         Ok(()) => Flash::success("Token revoked."),
-        Err(ApiError::Conflict(message)) => Flash::info(message),
-        Err(e) => return Err(e),
+        Err(ServiceError::Conflict { message, .. }) => Flash::info(message),
+        Err(e) => return Err(e.into()),
     };
     Ok(chrome.redirect("/tokens", flash))
 }

@@ -5,8 +5,9 @@ use askama::Template;
 
 use crate::accounts::role::Role;
 use crate::accounts::users::{self, UserChange};
-use crate::app::AppState;
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 use super::chrome::Chrome;
 use super::flash::Flash;
@@ -104,7 +105,7 @@ pub async fn create(
                     let text = format!("Account {} created as {}.", user.email, user.role);
                     return Ok(chrome.redirect("/users", Flash::success(text)));
                 }
-                Err(e) => errors = FieldErrors::from_api(e, &[])?,
+                Err(e) => errors = FieldErrors::from_service(e, &[])?,
             }
         }
     }
@@ -136,8 +137,8 @@ pub async fn change_role(
     .await;
     let flash = match done {
         Ok(user) => Flash::success(format!("{} is now {}.", user.email, user.role)),
-        Err(ApiError::Conflict(message)) => Flash::error(message),
-        Err(e) => return Err(e),
+        Err(ServiceError::Conflict { message, .. }) => Flash::error(message),
+        Err(e) => return Err(e.into()),
     };
     Ok(chrome.redirect("/users", flash))
 }
@@ -160,8 +161,8 @@ pub async fn delete(
         Ok(()) => {
             Flash::success("Account deleted; its sessions ended and its API tokens were revoked.")
         }
-        Err(ApiError::Conflict(message)) => Flash::error(message),
-        Err(e) => return Err(e),
+        Err(ServiceError::Conflict { message, .. }) => Flash::error(message),
+        Err(e) => return Err(e.into()),
     };
     Ok(chrome.redirect("/users", flash))
 }

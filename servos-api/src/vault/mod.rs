@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::store::data_keys;
 use crate::store::system_keys::{self, SystemKeyRow};
-use crate::store::{self, tx, DbConn, StoreError};
+use crate::store::{self, tx, DbConn, DbError, StoreError};
 use keyring::Keyring;
 
 const KEY_CHECK: &str = "key_check";
@@ -62,8 +62,8 @@ pub enum VaultError {
     Store(#[from] StoreError),
 }
 
-impl From<diesel::result::Error> for VaultError {
-    fn from(e: diesel::result::Error) -> Self {
+impl From<DbError> for VaultError {
+    fn from(e: DbError) -> Self {
         Self::Store(StoreError::Query(e))
     }
 }

@@ -21,9 +21,9 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use serde_json::{json, Value};
-use servos_api::app::AppState;
 use servos_api::config::Config;
 use servos_api::deploy::Engine;
+use servos_api::state::AppState;
 use servos_common::master_key::MasterKey;
 use servos_lab::{client_key, Host, Lab, LabOptions, TEST_IMAGE};
 
@@ -39,7 +39,10 @@ pub(crate) const DEPLOY_WITHIN: Duration = Duration::from_secs(120);
 /// Settings that suit these tests: quick polls and leases, no stop grace,
 /// and no rate limit in the way of polling a deployment's state.
 pub(crate) fn quick(config: &mut Config) {
-    config.rate_limit = (1_000_000, Duration::from_secs(1));
+    config.rate_limit = servos_api::config::Rate {
+        requests: 1_000_000,
+        seconds: 1,
+    };
     config.deploy.poll = Duration::from_millis(100);
     config.deploy.lease = Duration::from_secs(5);
     config.deploy.drain = Duration::from_secs(10);
@@ -195,7 +198,7 @@ async fn deploys_configured(
         state: AppState::open(config, key).expect("open app state"),
         db,
     };
-    let svc = actix_web::test::init_service(servos_api::app::app(app.state.clone())).await;
+    let svc = actix_web::test::init_service(servos_api::http::app::app(app.state.clone())).await;
     let who = callers(&app, &svc).await;
     let dir = tempfile::tempdir().expect("dir");
     let (private_key, public_key) = client_key(dir.path());

@@ -9,8 +9,9 @@ use base64::Engine as _;
 use diesel::connection::SimpleConnection as _;
 use diesel::Connection as _;
 use serde_json::{json, Value};
-use servos_api::app::{app, AppState};
 use servos_api::config::Config;
+use servos_api::http::app::app;
+use servos_api::state::AppState;
 use servos_api::store::DatabaseTarget;
 use servos_common::master_key::MasterKey;
 

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use servos_api::app::AppState;
 use servos_api::config::Config;
 use servos_api::credentials;
-use servos_api::http::error::ApiError;
+use servos_api::error::ServiceError;
+use servos_api::state::AppState;
 use servos_api::store::registries::{self, RegistryRow};
 use servos_api::store::{self, data_keys, tx};
 use servos_common::master_key::MasterKey;
@@ -18,7 +18,7 @@ use crate::process::{run_to_exit, Env};
 /// How many secrets the rotations move.
 const SECRETS: usize = 10_000;
 
-fn open(db: &TestDb, key: &str) -> Result<AppState, servos_api::app::StartError> {
+fn open(db: &TestDb, key: &str) -> Result<AppState, servos_api::state::StartError> {
     let config = Config::new(db.data_dir(), db.target.clone());
     AppState::open(config, MasterKey::parse(Some(key)).expect("valid key"))
 }
@@ -32,7 +32,7 @@ fn seed(db: &TestDb, key: &str) {
     let state = open(db, key).expect("open");
     let mut conn = state.pool.get().expect("conn");
     let keyring = state.vault.keyring();
-    tx::write(&mut conn, |conn| -> Result<(), ApiError> {
+    tx::write(&mut conn, |conn| -> Result<(), ServiceError> {
         let now = store::now();
         for i in 0..SECRETS {
             let id = format!("{i:08}-0000-4000-8000-000000000000");

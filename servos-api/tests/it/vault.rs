@@ -1,8 +1,8 @@
 //! The master key against the database: a wrong key is refused, and sealed
 //! values moved to another row do not open.
 
-use servos_api::app::{AppState, StartError};
 use servos_api::config::Config;
+use servos_api::state::{AppState, StartError};
 use servos_api::vault::VaultError;
 use servos_common::master_key::MasterKey;
 

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
-use crate::app::AppState;
 use crate::apps::env::{self, MaskedEnv};
 use crate::apps::health::HealthCheckSpec;
 use crate::apps::validate::Limits;
@@ -18,6 +17,7 @@ use crate::credentials::env_sets::{EnvChange, VarEdit};
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Deployer, Viewer};
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 
 use super::env_sets::RevealVar;
 use super::views::{Revealed, MASK};

@@ -4,11 +4,11 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::audit::read;
 use crate::audit::AuditEntry;
 use crate::http::error::ApiError;
 use crate::http::extract::Admin;
+use crate::state::AppState;
 use crate::store::audit_log::AuditFilter;
 
 /// Filters and paging; all optional.
@@ -72,7 +72,10 @@ pub async fn list(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query = query(req.query_string())?;
-    let page = read::page(&state, query.filter(), query.limit.unwrap_or(50)).await?;
+    let (filter, limit) = (query.filter(), query.limit.unwrap_or(50));
+    let page = state
+        .db(move |conn| read::page(conn, &filter, limit))
+        .await?;
     Ok(HttpResponse::Ok().json(AuditPage {
         entries: page.entries,
         next_before: page.next_before,
@@ -89,7 +92,7 @@ pub async fn export_csv(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let filter = query(req.query_string())?.filter();
-    let csv = read::csv(&state, filter).await?;
+    let csv = state.db(move |conn| read::csv(conn, &filter)).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

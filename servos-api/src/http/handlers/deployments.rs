@@ -6,12 +6,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::deploy::events;
 use crate::deploy::requests::{self, Deployment};
 use crate::http::error::ApiError;
 use crate::http::extract::{Deployer, Viewer};
+use crate::state::AppState;
 use crate::store::deployment_targets::{TargetRow, TargetTimings};
 use crate::store::deployments::DeploymentRow;
 

@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::credentials::env_sets::{self, EnvChange, EnvSetSummary, VarEdit};
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Viewer};
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 use crate::store::env_sets::EnvSetRow;
 
 use super::views::{Revealed, MASK};

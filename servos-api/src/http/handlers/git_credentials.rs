@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::credentials::git::{self, NewGitCredential, Provider};
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Viewer};
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 use crate::store::git_credentials::GitCredentialRow;
 
 use super::views::{Revealed, MASK};

@@ -1,11 +1,12 @@
 //! Liveness and readiness.
 
 use actix_web::{web, HttpResponse};
-use diesel::connection::SimpleConnection as _;
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::error::ServiceError;
 use crate::http::error::ApiError;
+use crate::state::AppState;
+use crate::store;
 
 /// Health status body.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -25,10 +26,7 @@ pub async fn healthz() -> HttpResponse {
     (status = 200, body = Status), (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
-        .db(|conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(|_| ApiError::Unavailable)
-        })
+        .db(|conn| store::conn::ping(conn).map_err(|_| ServiceError::Unavailable))
         .await?;
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }

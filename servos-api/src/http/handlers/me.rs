@@ -7,11 +7,11 @@ use servos_common::secret::SecretText;
 use crate::accounts::principal::Credential;
 use crate::accounts::role::Role;
 use crate::accounts::users;
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::http::error::ApiError;
 use crate::http::extract::Viewer;
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 
 /// Who the caller is.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

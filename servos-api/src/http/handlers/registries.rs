@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::credentials::registries::{self, NewRegistry};
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Viewer};
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 use crate::store::registries::RegistryRow;
 
 use super::views::Revealed;

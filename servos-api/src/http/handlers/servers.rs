@@ -6,12 +6,12 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Deployer, Viewer};
 use crate::http::json::StrictJson;
 use crate::servers::{self, NewServer};
+use crate::state::AppState;
 use crate::store::servers::{ServerCheckRow, ServerRow};
 
 /// New server.

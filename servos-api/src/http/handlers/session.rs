@@ -7,11 +7,11 @@ use serde::Deserialize;
 use servos_common::secret::SecretText;
 
 use crate::accounts::sessions::{self, COOKIE};
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::http::error::ApiError;
 use crate::http::extract::Viewer;
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 
 use super::views::UserView;
 

@@ -5,10 +5,10 @@ use serde::Deserialize;
 use servos_common::secret::SecretText;
 
 use crate::accounts::setup;
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::http::error::ApiError;
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 
 use super::views::UserView;
 

@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::role::Role;
 use crate::accounts::tokens::{self, NewToken};
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::http::error::ApiError;
 use crate::http::extract::Viewer;
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 
 use super::views::{self, TokenView};
 

@@ -6,11 +6,11 @@ use servos_common::secret::SecretText;
 
 use crate::accounts::role::Role;
 use crate::accounts::users::{self, UserChange};
-use crate::app::AppState;
 use crate::audit::Origin;
 use crate::http::error::ApiError;
 use crate::http::extract::Admin;
 use crate::http::json::StrictJson;
+use crate::state::AppState;
 
 use super::views::{self, UserView};
 

@@ -1,30 +1,20 @@
-//! The application state shared by every request, and the actix `App` with
-//! its middleware stack. `serve` and the tests build the app the same way.
+//! The state every request and background job shares: configuration, the
+//! database pool, the vault, the audit chain, rate limits and wake-ups.
+//! `http/app.rs` builds the HTTP app around it; the deploy engine and the
+//! subcommands use it directly.
 
 use std::sync::Arc;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
-use actix_web::{web, App};
 use servos_common::master_key::MasterKey;
 
 use crate::accounts::password::PasswordHasher;
 use crate::audit::chain::AuditChain;
 use crate::audit::{self, AuditEvent, Origin};
 use crate::config::Config;
-use crate::http::error::ApiError;
-use crate::http::rate_limit::Limits;
-use crate::http::routes::TierTable;
-use crate::http::{
-    access, origin_check, panic_guard, rate_limit, request_context, routes, security_headers,
-};
-use crate::store::{self, tx, DbConn, Pool, StoreError};
-use crate::ui::{csrf, errors as page_errors};
+use crate::error::ServiceError;
+use crate::limits::Limits;
+use crate::store::{self, tx, DbConn, DbResult, Pool, StoreError};
 use crate::vault::{Vault, VaultError};
-
-/// Largest accepted request body.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +43,7 @@ pub struct AppState {
     /// The keyring and system keys.
     pub vault: Arc<Vault>,
     /// Wake-ups between the deploy API, its workers and event readers.
-    pub deploy_signals: Arc<crate::deploy::Signals>,
+    pub deploy_signals: Arc<crate::deploy::signals::Signals>,
 }
 
 impl AppState {
@@ -67,7 +57,7 @@ impl AppState {
         drop(conn);
         let permits = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Self {
-            limits: Arc::new(Limits::new(config.rate_limit.0, config.rate_limit.1)),
+            limits: Arc::new(Limits::new(config.rate_limit, config.auth_failure_limit)),
             audit_chain: Arc::new(AuditChain::new(vault.audit_chain_key().expose())),
             hasher: PasswordHasher::new(permits),
             config: Arc::new(config),
@@ -80,10 +70,10 @@ impl AppState {
     /// Runs a change and its audit entry in one write transaction: `f` makes
     /// the change and returns its result with the event to record. If either
     /// fails, neither is kept.
-    pub async fn audited<T, F>(&self, origin: Origin, f: F) -> Result<T, ApiError>
+    pub async fn audited<T, F>(&self, origin: Origin, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<(T, AuditEvent), ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<(T, AuditEvent), ServiceError> + Send + 'static,
     {
         let chain = self.audit_chain.clone();
         self.db(move |conn| {
@@ -103,12 +93,12 @@ impl AppState {
         origin: Origin,
         actor: crate::audit::Actor,
         (target_type, action): (&'static str, &'static str),
-        soft_delete: fn(&mut DbConn, &str, chrono::NaiveDateTime) -> diesel::QueryResult<usize>,
+        soft_delete: fn(&mut DbConn, &str, chrono::NaiveDateTime) -> DbResult<usize>,
         id: String,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         self.audited(origin, move |conn| {
             if soft_delete(conn, &id, store::now())? == 0 {
-                return Err(ApiError::NotFound);
+                return Err(ServiceError::NotFound);
             }
             let event =
                 AuditEvent::on(actor, action, target_type, &id).with_fields(vec!["deleted_at"]);
@@ -118,10 +108,10 @@ impl AppState {
     }
 
     /// Runs blocking database work on a pooled connection off the async runtime.
-    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, ServiceError> + Send + 'static,
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
@@ -129,36 +119,6 @@ impl AppState {
             f(&mut conn)
         })
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ServiceError::internal)?
     }
-}
-
-/// The app: routes from the table, behind (outermost first) request context,
-/// panic guard, security headers, page errors as HTML, rate limit, origin
-/// check, access control and the web forms' CSRF check.
-pub fn app(
-    state: AppState,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    let https = state.config.secure_cookies();
-    App::new()
-        .app_data(web::Data::new(state))
-        .app_data(web::Data::new(TierTable::new()))
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .configure(routes::configure)
-        .wrap(from_fn(csrf::middleware))
-        .wrap(from_fn(access::middleware))
-        .wrap(from_fn(origin_check::middleware))
-        .wrap(from_fn(rate_limit::middleware))
-        .wrap(from_fn(page_errors::middleware))
-        .wrap(security_headers::headers(https))
-        .wrap(from_fn(panic_guard::middleware))
-        .wrap(from_fn(request_context::middleware))
 }
