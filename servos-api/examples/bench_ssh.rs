@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let n = targets.len();
-    let timeouts = Timeouts::default();
+    let timeouts = servos_api::config::defaults::ssh_timeouts();
 
     let sequential = median(ROUNDS, || async {
         for target in &targets {

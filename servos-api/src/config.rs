@@ -61,6 +61,14 @@ pub mod defaults {
     pub const DEPLOY_POLL_MILLIS: u64 = 1000;
     /// Attempts (first run and take-overs) before a deployment is failed.
     pub const DEPLOY_MAX_ATTEMPTS: i32 = 3;
+
+    /// The SSH time limits at their defaults.
+    pub fn ssh_timeouts() -> crate::ssh::Timeouts {
+        crate::ssh::Timeouts {
+            connect: std::time::Duration::from_secs(SSH_CONNECT_TIMEOUT),
+            command: std::time::Duration::from_secs(SSH_COMMAND_TIMEOUT),
+        }
+    }
 }
 
 /// The shortest lease: renewals come every third of it, at most every 2 s.

@@ -5,7 +5,6 @@
 pub mod env_sets;
 pub mod git;
 pub mod registries;
-pub mod ssh_key;
 pub mod ssh_keys;
 
 pub mod validate;

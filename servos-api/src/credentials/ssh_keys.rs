@@ -13,8 +13,8 @@ use crate::store::ssh_keys::{self, SshKeyRow};
 use crate::store::{self, DbConn};
 use crate::vault::keyring::Keyring;
 
-use super::ssh_key::{self, KeyMaterial, SshKeyError};
 use super::validate;
+use crate::ssh::key::{self as ssh_key, KeyMaterial, SshKeyError};
 
 const TABLE: &str = "ssh_keys";
 

@@ -6,6 +6,7 @@
 //! ([`tunnel_http`]).
 
 pub mod host_key;
+pub mod key;
 pub mod remote_file;
 pub mod tunnel_http;
 
@@ -17,7 +18,6 @@ use russh::keys::PrivateKeyWithHashAlg;
 use russh::ChannelMsg;
 use servos_common::secret::SecretText;
 
-use crate::credentials::ssh_key;
 use host_key::PinCheck;
 
 /// Where and as whom to connect.
@@ -46,15 +46,6 @@ pub struct Timeouts {
     pub command: Duration,
 }
 
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            command: Duration::from_secs(120),
-        }
-    }
-}
-
 /// Why an SSH operation failed; never carries key material.
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
@@ -79,7 +70,7 @@ pub enum SshError {
     AuthenticationFailed(String),
     /// The stored key could not be decoded.
     #[error("the stored SSH key cannot be used: {0}")]
-    Key(#[from] ssh_key::SshKeyError),
+    Key(#[from] key::SshKeyError),
     /// A step took longer than its limit.
     #[error("{0} timed out after {1:?}")]
     Timeout(&'static str, Duration),
@@ -153,9 +144,23 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Decodes the target's private key on a blocking thread: opening a
+/// passphrase-protected key runs bcrypt-pbkdf, which takes long enough to
+/// stall every task of an async worker thread.
+async fn decode_off_runtime(target: &Target) -> Result<russh::keys::PrivateKey, SshError> {
+    if target.passphrase.is_none() {
+        return Ok(key::decode(&target.private_key, None)?);
+    }
+    let (private_key, passphrase) = (target.private_key.clone(), target.passphrase.clone());
+    tokio::task::spawn_blocking(move || key::decode(&private_key, passphrase.as_ref()))
+        .await
+        .map_err(|e| SshError::Protocol(format!("decoding the key stopped: {e}")))?
+        .map_err(SshError::from)
+}
+
 /// Connects, verifies the host key, and authenticates.
 pub async fn connect(target: &Target, timeouts: Timeouts) -> Result<Session, SshError> {
-    let key = ssh_key::decode(&target.private_key, target.passphrase.as_ref())?;
+    let key = decode_off_runtime(target).await?;
     let address = format!("{}:{}", target.address, target.port);
     let check = PinCheck::new(target.pinned.clone());
     let presented = check.presented();

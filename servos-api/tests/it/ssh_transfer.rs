@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use servos_api::ssh::{self, Target, Timeouts};
+use servos_api::ssh::{self, Target};
 use servos_common::secret::SecretText;
 use servos_lab::{Lab, LabOptions};
 
@@ -82,7 +82,7 @@ async fn file_content_travels_only_over_the_channel() {
         passphrase: None,
         pinned: Some(host.host_key_fingerprint()),
     };
-    let session = ssh::connect(&target, Timeouts::default())
+    let session = ssh::connect(&target, servos_api::config::defaults::ssh_timeouts())
         .await
         .expect("connect to the lab host");
 
@@ -171,7 +171,7 @@ async fn one_session_streams_output_of_several_commands() {
         passphrase: None,
         pinned: Some(host.host_key_fingerprint()),
     };
-    let session = ssh::connect(&target, Timeouts::default())
+    let session = ssh::connect(&target, servos_api::config::defaults::ssh_timeouts())
         .await
         .expect("connect to the lab host");
     let mut chunks = Vec::new();

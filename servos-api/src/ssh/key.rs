@@ -1,4 +1,5 @@
-//! SSH key credentials: generating Ed25519 keys and checking imported private keys.
+//! SSH private keys: generating Ed25519 keys, checking imported ones, and
+//! decoding them (with their passphrase) for a connection.
 //!
 //! Pure functions over in-memory text: no file, no database. Decoding is done
 //! by russh's key handling (which builds on the `ssh-key` crate); this module
