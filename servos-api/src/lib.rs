@@ -10,6 +10,7 @@ pub mod config;
 pub mod credentials;
 pub mod deploy;
 pub mod error;
+pub mod failpoint;
 pub mod http;
 pub mod limits;
 pub mod maintenance;

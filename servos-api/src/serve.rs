@@ -34,10 +34,9 @@ pub fn init_logging(format: LogFormat) {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        tracing::error!(
-            location,
-            "panic; the request was answered with a generic 500"
-        );
+        // The surrounding span names what panicked; each catches its own:
+        // a request is answered with a generic 500, a deployment is failed.
+        tracing::error!(location, "panic");
     }));
 }
 

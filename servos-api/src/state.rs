@@ -12,6 +12,7 @@ use crate::audit::chain::AuditChain;
 use crate::audit::{self, AuditEvent, Origin};
 use crate::config::Config;
 use crate::error::ServiceError;
+use crate::failpoint::Failpoints;
 use crate::limits::Limits;
 use crate::store::{self, tx, DbConn, DbResult, Pool, StoreError};
 use crate::vault::{Vault, VaultError};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The keyring and system keys.
     pub vault: Arc<Vault>,
+    /// Panic points a test armed (none in production).
+    pub failpoints: Arc<Failpoints>,
     /// Wake-ups between the deploy API, its workers and event readers.
     pub deploy_signals: Arc<crate::deploy::signals::Signals>,
 }
@@ -63,6 +66,7 @@ impl AppState {
             config: Arc::new(config),
             vault: Arc::new(vault),
             deploy_signals: Arc::default(),
+            failpoints: Arc::default(),
             pool,
         })
     }

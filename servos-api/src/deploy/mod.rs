@@ -5,6 +5,7 @@
 //! - `worker.rs`: the worker pool `serve` starts: claims jobs, holds
 //!   leases, takes over jobs whose process stopped, lets its running jobs
 //!   end when it stops.
+//! - `flags.rs`: a running job's cancel and lease flags.
 //! - `plan.rs`: what a job needs, loaded once (its secrets opened in memory).
 //! - `run.rs`: one job across its servers, with bounded parallelism.
 //! - `server_steps.rs`: the steps on one server, over one SSH session;
@@ -22,6 +23,7 @@
 
 pub mod docker;
 pub mod events;
+pub mod flags;
 pub mod health;
 pub mod history;
 pub mod plan;

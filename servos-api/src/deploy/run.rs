@@ -1,13 +1,19 @@
 //! One claimed job from start to end: its lease kept alive (and cancels
-//! noticed) in the background, a take-over's clean-up first, then its
-//! servers in parallel (bounded per process), then its final state, which
-//! is recorded only while the lease is still this worker's.
+//! noticed) by a helper task that ends with the job however the job ends,
+//! a take-over's clean-up first, then its servers in parallel (bounded per
+//! process), then its final state, which is recorded only while the lease
+//! is still this worker's. A job that panics (a bug) has its servers
+//! cleaned as a take-over would, and is failed with a reason; the worker
+//! goes on with the next job.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio::sync::Semaphore;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument as _;
 
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ServiceError;
@@ -17,43 +23,16 @@ use crate::store::deployments::{self, DeploymentRow};
 use crate::store::{self};
 
 use super::events::LogWriter;
+use super::flags::JobFlags;
 use super::plan::{self, Plan};
 use super::server_steps::{self, TargetJob, TargetOutcome};
-use super::{recovery, Signals, StepError};
+use super::{recovery, Signals};
 use crate::config::DeploySettings;
 
 /// Longest reason stored for a failed deployment.
 const MAX_REASON: usize = 2000;
 /// Longest pause between two lease renewals (which also pick up cancels).
 const MAX_RENEW_EVERY: Duration = Duration::from_secs(2);
-
-/// A job's cancel and lease flags, checked between steps.
-#[derive(Debug, Default)]
-pub struct JobFlags {
-    cancel: AtomicBool,
-    lost: AtomicBool,
-}
-
-impl JobFlags {
-    /// `Err` when the job must stop: its lease was lost, or a cancel came.
-    pub fn check(&self) -> Result<(), StepError> {
-        if self.lost.load(Ordering::SeqCst) {
-            Err(StepError::LeaseLost)
-        } else if self.cancel.load(Ordering::SeqCst) {
-            Err(StepError::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
-    }
-
-    fn lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
-    }
-}
 
 /// What a worker shares with the jobs it runs.
 #[derive(Debug)]
@@ -77,22 +56,72 @@ enum Outcome {
     Lost,
 }
 
-/// Runs `job`, claimed by `worker`, to its end.
+/// The reason a job that panicked fails with (the log has the details).
+const PANIC_REASON: &str =
+    "the deploy engine failed unexpectedly (an internal error; the API log has its location)";
+
+/// Runs `job`, claimed by `worker`, to its end, in a span naming it. A
+/// panic inside the job does not reach the worker: the job is ended as
+/// failed instead.
 pub async fn run(ctx: &WorkerContext, worker: &str, job: DeploymentRow) {
+    let span = tracing::info_span!(
+        "deployment",
+        deployment_id = %job.id,
+        app_id = %job.app_id,
+        attempt = job.attempt,
+        worker = %worker,
+    );
+    async {
+        let ran = AssertUnwindSafe(run_unguarded(ctx, worker, job.clone()))
+            .catch_unwind()
+            .await;
+        if ran.is_err() {
+            tracing::error!("the deployment job panicked; failing it");
+            let ended = AssertUnwindSafe(end_after_panic(ctx, worker, &job))
+                .catch_unwind()
+                .await;
+            if ended.is_err() {
+                tracing::error!(
+                    "cleaning up after the panic panicked too; failing the job as it is"
+                );
+                let log = LogWriter::open(&ctx.state, ctx.signals.clone(), &job.id).await;
+                if let Ok(log) = log {
+                    finish(
+                        ctx,
+                        worker,
+                        &job,
+                        Outcome::Failed(PANIC_REASON.into()),
+                        &log,
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// The job's run; its lease keeper is aborted when this future ends or is
+/// dropped (a panic unwinding through it drops it).
+async fn run_unguarded(ctx: &WorkerContext, worker: &str, job: DeploymentRow) {
     let log = match LogWriter::open(&ctx.state, ctx.signals.clone(), &job.id).await {
         Ok(log) => log,
         Err(e) => {
-            tracing::error!(deployment_id = %job.id, error = %e, "cannot open the deployment log");
+            tracing::error!(error = %e, "cannot open the deployment log");
             return;
         }
     };
     let flags = Arc::new(JobFlags::default());
-    let keeper = tokio::spawn(keep_lease(
-        ctx.state.clone(),
-        job.id.clone(),
-        worker.to_owned(),
-        ctx.settings.lease,
-        flags.clone(),
+    let _keeper = AbortOnDropHandle::new(tokio::spawn(
+        keep_lease(
+            ctx.state.clone(),
+            job.id.clone(),
+            worker.to_owned(),
+            ctx.settings.lease,
+            flags.clone(),
+        )
+        .in_current_span(),
     ));
     log.line(
         None,
@@ -100,8 +129,33 @@ pub async fn run(ctx: &WorkerContext, worker: &str, job: DeploymentRow) {
     )
     .await;
     let outcome = execute(ctx, &job, &log, &flags).await;
-    keeper.abort();
+    drop(_keeper);
     finish(ctx, worker, &job, outcome, &log).await;
+}
+
+/// Ends a job whose run panicked: its servers are cleaned as a take-over
+/// would (a server whose proxy already serves the new container is
+/// finished; elsewhere what the attempt made is removed), every server not
+/// finished is failed, and the job is failed with [`PANIC_REASON`].
+async fn end_after_panic(ctx: &WorkerContext, worker: &str, job: &DeploymentRow) {
+    let Ok(log) = LogWriter::open(&ctx.state, ctx.signals.clone(), &job.id).await else {
+        return;
+    };
+    log.line(None, PANIC_REASON).await;
+    let outcome = match plan::load(&ctx.state, job.clone()).await {
+        Ok(mut plan) => {
+            if let Err(e) = recovery::recover(&ctx.state, &mut plan, &log, &ctx.settings).await {
+                log.line(None, format!("cannot clean up after the failure: {e}"))
+                    .await;
+            }
+            fail_unfinished(ctx, &plan, PANIC_REASON).await;
+            Outcome::Failed(PANIC_REASON.into())
+        }
+        Err(e) => Outcome::Failed(format!(
+            "{PANIC_REASON}; cannot load the job to clean up: {e}"
+        )),
+    };
+    finish(ctx, worker, job, outcome, &log).await;
 }
 
 /// Renews the lease until aborted; raises the cancel flag when one was
@@ -126,11 +180,11 @@ async fn keep_lease(
         match renewed {
             Ok(Some(cancel)) => {
                 if cancel {
-                    flags.cancel.store(true, Ordering::SeqCst);
+                    flags.cancel();
                 }
             }
             Ok(None) => {
-                flags.lost.store(true, Ordering::SeqCst);
+                flags.lose();
                 return;
             }
             Err(e) => tracing::warn!(error = %e, "cannot renew a deployment lease"),
@@ -159,6 +213,11 @@ async fn execute(
     let pending: Vec<_> = plan.targets.iter().filter(|t| !t.is_finished()).collect();
     let outcomes = futures_util::future::join_all(pending.iter().map(|target| {
         let plan = &plan;
+        let span = tracing::info_span!(
+            "target",
+            target_id = %target.id,
+            server_id = %target.server_id,
+        );
         async move {
             let Ok(_permit) = ctx.servers.acquire().await else {
                 return TargetOutcome::Failed("the engine is stopping".into());
@@ -173,6 +232,7 @@ async fn execute(
             };
             server_steps::deploy(target_job).await
         }
+        .instrument(span)
     }))
     .await;
     if flags.lost() || outcomes.contains(&TargetOutcome::LeaseLost) {
@@ -255,8 +315,15 @@ async fn give_up(ctx: &WorkerContext, plan: &Plan, log: &LogWriter) -> Outcome {
         "interrupted {} times (the API process running it stopped); giving up",
         ctx.settings.max_attempts
     );
+    fail_unfinished(ctx, plan, &reason).await;
+    log.line(None, reason.clone()).await;
+    Outcome::Failed(reason)
+}
+
+/// Records every server of `plan` not finished yet as failed for `reason`.
+async fn fail_unfinished(ctx: &WorkerContext, plan: &Plan, reason: &str) {
     for target in plan.targets.iter().filter(|t| !t.is_finished()) {
-        let (id, why) = (target.id.clone(), reason.clone());
+        let (id, why) = (target.id.clone(), reason.to_owned());
         let failed = ctx
             .state
             .db(move |conn| {
@@ -273,8 +340,6 @@ async fn give_up(ctx: &WorkerContext, plan: &Plan, log: &LogWriter) -> Outcome {
             tracing::warn!(error = %e, "cannot record a deployment target's end");
         }
     }
-    log.line(None, reason.clone()).await;
-    Outcome::Failed(reason)
 }
 
 /// Records the end (only while this worker holds the lease) and audits it.

@@ -17,12 +17,12 @@ use crate::store::{self, deployments};
 
 use super::docker::{self, quote, RunSpec};
 use super::events::LogWriter;
+use super::flags::JobFlags;
 use super::health::health_check;
 use super::plan::Plan;
 use super::ports;
 use super::remote::{self, TargetPaths, SECRETS_DIR};
 use super::retire::{remove_container, retire_old};
-use super::run::JobFlags;
 use super::timings::{self, Phase, Spent};
 use super::StepError;
 use crate::config::DeploySettings;
@@ -219,6 +219,7 @@ async fn steps(
         ..TargetChange::default()
     })
     .await?;
+    job.state.failpoints.pass("deploy.container_started");
 
     job.step(targets::CHECKING).await?;
     timings::timed(

@@ -10,6 +10,7 @@
 //! process takes it over without waiting for the lease to run out.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -33,12 +34,18 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(2);
 pub struct Engine {
     stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
+    alive: Arc<AtomicUsize>,
 }
 
 impl Engine {
     /// Starts the workers of `state`'s settings.
     pub fn start(state: AppState) -> std::io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
+        let alive = Arc::new(AtomicUsize::new(0));
+        // Counted now, so the count is right as soon as `start` returns.
+        let counted: Vec<Alive> = (0..state.config.deploy.workers)
+            .map(|_| Alive::new(alive.clone()))
+            .collect();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("servos-deploy")
@@ -47,7 +54,7 @@ impl Engine {
         let thread = std::thread::Builder::new()
             .name("servos-deploy".into())
             .spawn(move || {
-                let cut = runtime.block_on(pool(state.clone(), stopped));
+                let cut = runtime.block_on(pool(state.clone(), stopped, counted));
                 // Ends the cut jobs' lease keepers before their leases are
                 // let go, so that none renews a lease after that.
                 runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
@@ -56,7 +63,29 @@ impl Engine {
         Ok(Self {
             stop,
             thread: Some(thread),
+            alive,
         })
+    }
+
+    /// How many workers are running (looking for a job or running one).
+    pub fn workers_alive(&self) -> usize {
+        self.alive.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a worker as alive for as long as it is held.
+struct Alive(Arc<AtomicUsize>);
+
+impl Alive {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -116,7 +145,11 @@ fn process_tag() -> String {
 
 /// Runs the workers until told to stop, then waits for their running jobs
 /// within the stop grace; returns the jobs it had to cut.
-async fn pool(state: AppState, mut stopped: watch::Receiver<bool>) -> Vec<RunningJob> {
+async fn pool(
+    state: AppState,
+    mut stopped: watch::Receiver<bool>,
+    alive: Vec<Alive>,
+) -> Vec<RunningJob> {
     let settings = state.config.deploy.clone();
     let ctx = Arc::new(WorkerContext {
         signals: state.deploy_signals.clone(),
@@ -128,9 +161,15 @@ async fn pool(state: AppState, mut stopped: watch::Receiver<bool>) -> Vec<Runnin
     let running = RunningJobs::default();
     tracing::info!(workers = ctx.settings.workers, "deploy workers started");
     let mut workers = JoinSet::new();
-    for n in 0..ctx.settings.workers {
+    for (n, counted) in alive.into_iter().enumerate() {
         let name = format!("{tag}/{n}");
-        workers.spawn(work(ctx.clone(), name, stopped.clone(), running.clone()));
+        workers.spawn(work(
+            ctx.clone(),
+            name,
+            stopped.clone(),
+            running.clone(),
+            counted,
+        ));
     }
     while !*stopped.borrow_and_update() {
         if stopped.changed().await.is_err() {
@@ -184,6 +223,7 @@ async fn work(
     name: String,
     mut stopped: watch::Receiver<bool>,
     running: RunningJobs,
+    _alive: Alive,
 ) {
     while !*stopped.borrow_and_update() {
         match next_job(&ctx.state, &name).await {

@@ -5,7 +5,6 @@
 //! first start that value, the audit chain key and the first data key are
 //! created, sealed under the master key, in one transaction.
 
-pub mod failpoint;
 pub mod keyring;
 pub mod rotation;
 

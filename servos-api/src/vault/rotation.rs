@@ -19,7 +19,8 @@ use crate::store::system_keys;
 use crate::store::{data_keys, tx, DbConn};
 
 use super::keyring::{self, Keyring};
-use super::{aad as system_aad, failpoint, VaultError, AUDIT_CHAIN_KEY, KEY_CHECK};
+use super::{aad as system_aad, VaultError, AUDIT_CHAIN_KEY, KEY_CHECK};
+use crate::failpoint;
 
 /// Values re-encrypted per transaction.
 pub const BATCH: i64 = 500;
@@ -52,7 +53,7 @@ pub fn rotate_master_key(
         let keys = data_keys::all(conn)?;
         for row in &keys {
             keyring::rewrap(conn, old, new, row)?;
-            failpoint::hit("rotate-master-key.rewrapped");
+            failpoint::crash_point("rotate-master-key.rewrapped");
         }
         let mut chain = None;
         for name in [KEY_CHECK, AUDIT_CHAIN_KEY] {
@@ -83,7 +84,7 @@ pub fn rotate_master_key(
             )
             .with_fields(vec!["wrapped", "master_key_id"]),
         )?;
-        failpoint::hit("rotate-master-key.before-commit");
+        failpoint::crash_point("rotate-master-key.before-commit");
         Ok(MasterRotation::Rotated {
             data_keys: keys.len(),
         })
@@ -209,7 +210,7 @@ fn reencrypt_batch(
                 let sealed = newest_key.seal(&aad, plain.expose())?;
                 (column.replace)(conn, &cell, &sealed, newest)?;
                 batch.reencrypted += 1;
-                failpoint::hit("rotate-data-key.row");
+                failpoint::crash_point("rotate-data-key.row");
             }
             Err(
                 VaultError::Undecryptable(_)

@@ -6,6 +6,7 @@
 mod failures;
 mod file_secrets;
 mod jobs;
+mod panics;
 mod registry;
 mod removal;
 mod restarts;
@@ -54,7 +55,7 @@ pub(crate) fn quick(config: &mut Config) {
 /// this order: workers, lab, database.
 pub(crate) struct Deploys {
     /// This process's workers, when it runs any.
-    _engine: Option<Engine>,
+    pub engine: Option<Engine>,
     pub lab: Lab,
     pub app: TestApp,
     pub who: Callers,
@@ -250,7 +251,7 @@ async fn deploys_configured(
     }
     let engine = engine.then(|| Engine::start(app.state.clone()).expect("deploy engine"));
     let fixture = Deploys {
-        _engine: engine,
+        engine,
         lab,
         app,
         who,
