@@ -50,7 +50,10 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if users::find_live_by_email(conn, &email)?.is_some() {
-                return Err(ServiceError::conflict("an account with this email exists"));
+                return Err(ServiceError::conflict_on(
+                    "email",
+                    "an account with this email exists",
+                ));
             }
             let user = new_user(email, password_hash, role);
             users::insert(conn, &user)?;

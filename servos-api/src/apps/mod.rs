@@ -54,13 +54,15 @@ fn check_servers(conn: &mut DbConn, server_ids: &[String]) -> Result<(), Service
 /// Refuses a name or domain another live application has.
 fn check_unique(conn: &mut DbConn, spec: &AppSpec, id: &str) -> Result<(), ServiceError> {
     if apps::name_taken(conn, &spec.name, id)? {
-        return Err(ServiceError::conflict(
+        return Err(ServiceError::conflict_on(
+            "name",
             "an application with this name exists",
         ));
     }
     if let Some(domain) = &spec.domain {
         if apps::domain_taken(conn, domain, id)? {
-            return Err(ServiceError::conflict(
+            return Err(ServiceError::conflict_on(
+                "domain",
                 "another application uses this domain",
             ));
         }

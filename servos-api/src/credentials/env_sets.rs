@@ -273,7 +273,8 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if env_sets::name_taken(conn, &name)? {
-                return Err(ServiceError::conflict(
+                return Err(ServiceError::conflict_on(
+                    "name",
                     "an environment set with this name exists",
                 ));
             }

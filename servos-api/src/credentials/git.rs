@@ -84,7 +84,8 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if git_credentials::name_taken(conn, &name)? {
-                return Err(ServiceError::conflict(
+                return Err(ServiceError::conflict_on(
+                    "name",
                     "a git credential with this name exists",
                 ));
             }

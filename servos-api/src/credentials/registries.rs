@@ -41,7 +41,8 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if registries::name_taken(conn, &name)? {
-                return Err(ServiceError::conflict(
+                return Err(ServiceError::conflict_on(
+                    "name",
                     "a registry credential with this name exists",
                 ));
             }

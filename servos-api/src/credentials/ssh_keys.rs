@@ -140,7 +140,10 @@ pub async fn create(
     state
         .audited(origin, move |conn| {
             if ssh_keys::name_taken(conn, &name)? {
-                return Err(ServiceError::conflict("an SSH key with this name exists"));
+                return Err(ServiceError::conflict_on(
+                    "name",
+                    "an SSH key with this name exists",
+                ));
             }
             let id = uuid::Uuid::new_v4().to_string();
             let sealed_key = super::seal(

@@ -99,7 +99,10 @@ pub async fn create(
                 ));
             }
             if servers::name_taken(conn, &name)? {
-                return Err(ServiceError::conflict("a server with this name exists"));
+                return Err(ServiceError::conflict_on(
+                    "name",
+                    "a server with this name exists",
+                ));
             }
             let now = store::now();
             let row = ServerRow {

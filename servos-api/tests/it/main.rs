@@ -8,6 +8,7 @@ mod binary_canaries;
 mod binary_security;
 mod browser;
 mod client;
+mod conflicts;
 mod credentials;
 mod deploy_lab;
 mod deployments;
