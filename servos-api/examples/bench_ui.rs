@@ -17,6 +17,7 @@ use servos_api::accounts::role::Role;
 use servos_api::accounts::{sessions, setup};
 use servos_api::apps::health::{HealthCheckSpec, HttpProbe};
 use servos_api::apps::{self, NewApp};
+use servos_api::audit::target::TargetType;
 use servos_api::audit::{AuditEvent, Origin};
 use servos_api::config::Config;
 use servos_api::credentials::ssh_keys::{self, KeyKind, KeySource};
@@ -26,6 +27,8 @@ use servos_api::state::AppState;
 use servos_api::store::deployment_logs::{self, LogRow};
 use servos_api::store::deployment_targets::{self, TargetRow, TargetTimings};
 use servos_api::store::deployments::{self, DeploymentRow};
+use servos_api::store::ids::{AppId, DeploymentId, ServerId, TargetId};
+use servos_api::store::states::{DeploymentState, TargetState};
 use servos_api::store::{self, DatabaseTarget, DbConn};
 use servos_common::master_key::MasterKey;
 use servos_common::secret::SecretText;
@@ -108,8 +111,8 @@ async fn main() -> anyhow::Result<()> {
 /// What the pages measured are about: one application and its newest
 /// deployment.
 struct Seeded {
-    app: String,
-    deployment: String,
+    app: AppId,
+    deployment: DeploymentId,
 }
 
 /// A fresh database with the admin, servers, applications, deployments and
@@ -184,8 +187,8 @@ async fn seeded(
             image: format!("registry.example.com/team/app-{i}:1.{i}.0"),
             registry_id: None,
             server_ids: vec![
-                server_ids[i % SERVERS].clone(),
-                server_ids[(i + 1) % SERVERS].clone(),
+                server_ids[i % SERVERS].to_string(),
+                server_ids[(i + 1) % SERVERS].to_string(),
             ],
             container_port: 8080,
             health_check: HealthCheckSpec {
@@ -220,7 +223,7 @@ async fn seeded(
         let event = AuditEvent::on(
             principal.actor(),
             "app.updated",
-            "app",
+            TargetType::App,
             uuid::Uuid::new_v4().to_string(),
         )
         .with_fields(vec!["image"]);
@@ -238,17 +241,17 @@ async fn seeded(
 /// application.
 fn seed_deployments(
     conn: &mut DbConn,
-    app_ids: &[String],
-    server_ids: &[String],
-) -> anyhow::Result<String> {
+    app_ids: &[AppId],
+    server_ids: &[ServerId],
+) -> anyhow::Result<DeploymentId> {
     let start = store::now() - chrono::Duration::days(30);
-    let mut newest = String::new();
+    let mut newest = DeploymentId::from("");
     store::tx::write(conn, |conn| -> anyhow::Result<()> {
         for n in 0..DEPLOYMENTS {
             let app = n % app_ids.len();
             let at = start + chrono::Duration::minutes(n as i64 * 30);
             let failed = n % 10 == 9;
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = DeploymentId::random();
             let digest = format!("registry.example.com/team/app-{app}@sha256:{n:064x}");
             deployments::insert(
                 conn,
@@ -259,11 +262,10 @@ fn seed_deployments(
                     image_digest: Some(digest.clone()),
                     env_version: (n / app_ids.len()) as i64,
                     state: if failed {
-                        deployments::FAILED
+                        DeploymentState::Failed
                     } else {
-                        deployments::SUCCEEDED
-                    }
-                    .into(),
+                        DeploymentState::Succeeded
+                    },
                     reason: failed.then(|| "web-1: the health check failed 3 times".to_owned()),
                     rollback_of: None,
                     requested_by: "system".into(),
@@ -286,15 +288,14 @@ fn seed_deployments(
                 deployment_targets::insert(
                     conn,
                     &TargetRow {
-                        id: uuid::Uuid::new_v4().to_string(),
+                        id: TargetId::random(),
                         deployment_id: id.clone(),
                         server_id: server.clone(),
                         state: if target_failed {
-                            deployment_targets::FAILED
+                            TargetState::Failed
                         } else {
-                            deployment_targets::SUCCEEDED
-                        }
-                        .into(),
+                            TargetState::Succeeded
+                        },
                         container: Some(format!("servos-app-{app}-{n}")),
                         host_port: Some(32768 + n as i32 % 1000),
                         image_digest: Some(digest.clone()),

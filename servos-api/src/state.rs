@@ -9,6 +9,7 @@ use servos_common::master_key::MasterKey;
 
 use crate::accounts::password::PasswordHasher;
 use crate::audit::chain::AuditChain;
+use crate::audit::target::TargetType;
 use crate::audit::{self, AuditEvent, Origin};
 use crate::config::Config;
 use crate::error::ServiceError;
@@ -92,16 +93,20 @@ impl AppState {
 
     /// Soft-deletes a resource with `soft_delete` and records it as `action`
     /// on `target_type`; 404 when no live row has that id.
-    pub async fn soft_delete(
+    pub async fn soft_delete<Id, Owned>(
         &self,
         origin: Origin,
         actor: crate::audit::Actor,
-        (target_type, action): (&'static str, &'static str),
-        soft_delete: fn(&mut DbConn, &str, chrono::NaiveDateTime) -> DbResult<usize>,
-        id: String,
-    ) -> Result<(), ServiceError> {
+        (target_type, action): (TargetType, &'static str),
+        soft_delete: fn(&mut DbConn, &Id, chrono::NaiveDateTime) -> DbResult<usize>,
+        id: Owned,
+    ) -> Result<(), ServiceError>
+    where
+        Id: ?Sized + 'static,
+        Owned: std::borrow::Borrow<Id> + AsRef<str> + Send + 'static,
+    {
         self.audited(origin, move |conn| {
-            if soft_delete(conn, &id, store::now())? == 0 {
+            if soft_delete(conn, id.borrow(), store::now())? == 0 {
                 return Err(ServiceError::NotFound);
             }
             let event =

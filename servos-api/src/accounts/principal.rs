@@ -1,6 +1,7 @@
 //! The authenticated caller of a request.
 
 use crate::audit::Actor;
+use crate::store::ids::UserId;
 
 use super::role::Role;
 
@@ -25,7 +26,7 @@ pub enum Credential {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// The user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The user's email.
     pub email: String,
     /// Effective role: the user's, or the token's if lower.
@@ -39,7 +40,7 @@ impl Principal {
     pub fn actor(&self) -> Actor {
         match &self.via {
             Credential::Session { .. } => Actor::User {
-                id: self.user_id.clone(),
+                id: self.user_id.to_string(),
                 email: self.email.clone(),
             },
             Credential::ApiToken { id, name } => Actor::ApiToken {

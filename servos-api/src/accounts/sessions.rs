@@ -4,6 +4,7 @@ use chrono::{Duration, NaiveDateTime};
 use servos_common::secret::SecretText;
 use servos_common::token;
 
+use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
@@ -53,7 +54,7 @@ pub async fn login(
             AuditEvent {
                 actor: Actor::Anonymous,
                 action: "session.login_failed",
-                target_type: Some("account"),
+                target_type: Some(TargetType::Account),
                 target_id: Some(target),
                 fields: Vec::new(),
             },
@@ -78,10 +79,10 @@ pub async fn login(
                 },
             )?;
             let actor = Actor::User {
-                id: user.id.clone(),
+                id: user.id.to_string(),
                 email: user.email.clone(),
             };
-            let event = AuditEvent::on(actor, "session.login", "user", &user.id);
+            let event = AuditEvent::on(actor, "session.login", TargetType::User, &user.id);
             Ok((user, event))
         })
         .await?;
@@ -106,7 +107,7 @@ pub async fn logout(
             let event = AuditEvent::on(
                 principal.actor(),
                 "session.logout",
-                "user",
+                TargetType::User,
                 &principal.user_id,
             );
             Ok(((), event))

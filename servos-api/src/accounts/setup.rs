@@ -8,6 +8,7 @@ use servos_common::secret::SecretText;
 use servos_common::token::{self, SETUP_TOKEN_PREFIX};
 use subtle::ConstantTimeEq as _;
 
+use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
@@ -146,8 +147,13 @@ pub async fn complete(
             }
             let user = new_user(email, password_hash, Role::Admin);
             users::insert(conn, &user)?;
-            let event = AuditEvent::on(Actor::Anonymous, "setup.completed", "user", &user.id)
-                .with_fields(vec!["email", "role", "password"]);
+            let event = AuditEvent::on(
+                Actor::Anonymous,
+                "setup.completed",
+                TargetType::User,
+                &user.id,
+            )
+            .with_fields(vec!["email", "role", "password"]);
             Ok((user, event))
         })
         .await;

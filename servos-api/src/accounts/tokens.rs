@@ -5,6 +5,7 @@ use chrono::Duration;
 use servos_common::secret::SecretText;
 use servos_common::token::{self, API_TOKEN_PREFIX};
 
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
@@ -78,9 +79,13 @@ pub async fn create(
     let row = state
         .audited(origin, move |conn| {
             api_tokens::insert(conn, &row)?;
-            let event =
-                AuditEvent::on(principal.actor(), "api_token.created", "api_token", &row.id)
-                    .with_fields(vec!["name", "role", "expires_at"]);
+            let event = AuditEvent::on(
+                principal.actor(),
+                "api_token.created",
+                TargetType::ApiToken,
+                &row.id,
+            )
+            .with_fields(vec!["name", "role", "expires_at"]);
             Ok((row, event))
         })
         .await?;
@@ -94,7 +99,7 @@ pub async fn list(
 ) -> Result<Vec<ApiTokenRow>, ServiceError> {
     state
         .db(move |conn| {
-            let owner = (principal.role != Role::Admin).then_some(principal.user_id.as_str());
+            let owner = (principal.role != Role::Admin).then_some(&principal.user_id);
             Ok(api_tokens::list(conn, owner)?)
         })
         .await
@@ -116,8 +121,13 @@ pub async fn revoke(
             if api_tokens::revoke(conn, &id, store::now())? == 0 {
                 return Err(ServiceError::conflict("token is already revoked"));
             }
-            let event = AuditEvent::on(principal.actor(), "api_token.revoked", "api_token", &id)
-                .with_fields(vec!["revoked_at"]);
+            let event = AuditEvent::on(
+                principal.actor(),
+                "api_token.revoked",
+                TargetType::ApiToken,
+                &id,
+            )
+            .with_fields(vec!["revoked_at"]);
             Ok(((), event))
         })
         .await

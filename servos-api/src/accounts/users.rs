@@ -4,9 +4,11 @@
 
 use servos_common::secret::SecretText;
 
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
+use crate::store::ids::UserId;
 use crate::store::users::UserRow;
 use crate::store::{self, api_tokens, sessions, users, DbConn};
 
@@ -29,7 +31,7 @@ pub async fn list(state: &AppState) -> Result<Vec<UserRow>, ServiceError> {
 }
 
 /// One live account.
-pub async fn get(state: &AppState, id: String) -> Result<UserRow, ServiceError> {
+pub async fn get(state: &AppState, id: UserId) -> Result<UserRow, ServiceError> {
     state
         .db(move |conn| users::find_live(conn, &id)?.ok_or(ServiceError::NotFound))
         .await
@@ -57,7 +59,7 @@ pub async fn create(
             }
             let user = new_user(email, password_hash, role);
             users::insert(conn, &user)?;
-            let event = AuditEvent::on(admin.actor(), "user.created", "user", &user.id)
+            let event = AuditEvent::on(admin.actor(), "user.created", TargetType::User, &user.id)
                 .with_fields(vec!["email", "role", "password"]);
             Ok((user, event))
         })
@@ -69,7 +71,7 @@ pub async fn update(
     state: &AppState,
     origin: Origin,
     admin: Principal,
-    id: String,
+    id: UserId,
     change: UserChange,
 ) -> Result<UserRow, ServiceError> {
     if change.role.is_none() && change.password.is_none() {
@@ -102,8 +104,8 @@ pub async fn update(
                 sessions::delete_for_user(conn, &id)?;
                 fields.push("password");
             }
-            let event =
-                AuditEvent::on(admin.actor(), "user.updated", "user", &id).with_fields(fields);
+            let event = AuditEvent::on(admin.actor(), "user.updated", TargetType::User, &id)
+                .with_fields(fields);
             let user = users::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             Ok((user, event))
         })
@@ -115,7 +117,7 @@ pub async fn delete(
     state: &AppState,
     origin: Origin,
     admin: Principal,
-    id: String,
+    id: UserId,
 ) -> Result<(), ServiceError> {
     if id == admin.user_id {
         return Err(ServiceError::conflict("you cannot delete your own account"));
@@ -130,7 +132,7 @@ pub async fn delete(
             users::soft_delete(conn, &id, now)?;
             sessions::delete_for_user(conn, &id)?;
             api_tokens::revoke_for_user(conn, &id, now)?;
-            let event = AuditEvent::on(admin.actor(), "user.deleted", "user", &id)
+            let event = AuditEvent::on(admin.actor(), "user.deleted", TargetType::User, &id)
                 .with_fields(vec!["deleted_at"]);
             Ok(((), event))
         })
@@ -166,7 +168,7 @@ pub async fn change_own_password(
             let event = AuditEvent::on(
                 principal.actor(),
                 "user.password_changed",
-                "user",
+                TargetType::User,
                 &principal.user_id,
             )
             .with_fields(vec!["password"]);
@@ -179,7 +181,7 @@ pub async fn change_own_password(
 pub fn new_user(email: String, password_hash: String, role: Role) -> UserRow {
     let now = store::now();
     UserRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: UserId::random(),
         email,
         password_hash,
         role: role.as_str().into(),

@@ -11,6 +11,7 @@ use crate::audit::{AuditEvent, Origin};
 use crate::credentials::env_sets::{self as env_service, EnvChange};
 use crate::error::ServiceError;
 use crate::state::AppState;
+use crate::store::ids::AppId;
 use crate::store::{apps, env_sets, DbConn};
 use crate::vault::keyring::Keyring;
 
@@ -27,7 +28,7 @@ pub struct MaskedVar {
 #[derive(Debug, Clone)]
 pub struct MaskedEnv {
     /// The application.
-    pub app_id: String,
+    pub app_id: AppId,
     /// Current version (0 before the first change).
     pub version: i64,
     /// Variables by name.
@@ -46,7 +47,7 @@ pub struct OpenVar {
 }
 
 /// The environment set of a live application.
-fn env_set_of(conn: &mut DbConn, app_id: &str) -> Result<env_sets::EnvSetRow, ServiceError> {
+fn env_set_of(conn: &mut DbConn, app_id: &AppId) -> Result<env_sets::EnvSetRow, ServiceError> {
     let (app, _) = apps::find_live(conn, app_id)?.ok_or(ServiceError::NotFound)?;
     env_sets::find(conn, &app.env_set_id)?
         .ok_or_else(|| ServiceError::internal(format_args!("application {app_id} has no env set")))
@@ -54,7 +55,7 @@ fn env_set_of(conn: &mut DbConn, app_id: &str) -> Result<env_sets::EnvSetRow, Se
 
 fn masked(
     conn: &mut DbConn,
-    app_id: &str,
+    app_id: &AppId,
     set: &env_sets::EnvSetRow,
 ) -> Result<MaskedEnv, ServiceError> {
     let vars = env_sets::values(conn, &set.id, set.current_version)?
@@ -65,14 +66,14 @@ fn masked(
         })
         .collect();
     Ok(MaskedEnv {
-        app_id: app_id.to_owned(),
+        app_id: app_id.clone(),
         version: set.current_version,
         vars,
     })
 }
 
 /// The current variable names and flags of a live application.
-pub async fn show(state: &AppState, app_id: String) -> Result<MaskedEnv, ServiceError> {
+pub async fn show(state: &AppState, app_id: AppId) -> Result<MaskedEnv, ServiceError> {
     state
         .db(move |conn| {
             let set = env_set_of(conn, &app_id)?;
@@ -87,7 +88,7 @@ pub async fn change(
     state: &AppState,
     origin: Origin,
     caller: Principal,
-    app_id: String,
+    app_id: AppId,
     change: EnvChange,
 ) -> Result<MaskedEnv, ServiceError> {
     if change.set.is_empty() && change.unset.is_empty() {
@@ -127,7 +128,7 @@ pub async fn reveal(
     state: &AppState,
     origin: Origin,
     admin: Principal,
-    app_id: String,
+    app_id: AppId,
     name: String,
 ) -> Result<SecretText, ServiceError> {
     let vault = state.vault.clone();
@@ -155,7 +156,7 @@ pub async fn reveal(
 pub fn open(
     conn: &mut DbConn,
     keyring: &Keyring,
-    app_id: &str,
+    app_id: &AppId,
     version: i64,
 ) -> Result<Vec<OpenVar>, ServiceError> {
     let set = env_set_of(conn, app_id)?;

@@ -14,17 +14,19 @@ pub mod validate;
 use std::collections::HashMap;
 
 use crate::accounts::principal::Principal;
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::credentials::env_sets as env_service;
 use crate::error::ServiceError;
 use crate::state::AppState;
+use crate::store::ids::{AppId, ServerId};
 use crate::store::{self, apps, registries, servers, DbConn};
 
 pub use model::{App, AppPatch, AppSpec, NewApp, SpecChange};
 pub use removal::{delete, Removal};
 
 /// Audit target type of applications.
-const TARGET: &str = "app";
+const TARGET: TargetType = TargetType::App;
 
 /// Refuses a registry credential that does not exist.
 fn check_registry(conn: &mut DbConn, registry_id: Option<&str>) -> Result<(), ServiceError> {
@@ -37,7 +39,7 @@ fn check_registry(conn: &mut DbConn, registry_id: Option<&str>) -> Result<(), Se
 }
 
 /// Refuses target servers that do not exist or do not run applications.
-fn check_servers(conn: &mut DbConn, server_ids: &[String]) -> Result<(), ServiceError> {
+fn check_servers(conn: &mut DbConn, server_ids: &[ServerId]) -> Result<(), ServiceError> {
     for id in server_ids {
         let server = servers::find_live(conn, id)?
             .ok_or_else(|| ServiceError::invalid("server_ids", format!("no server has id {id}")))?;
@@ -52,7 +54,7 @@ fn check_servers(conn: &mut DbConn, server_ids: &[String]) -> Result<(), Service
 }
 
 /// Refuses a name or domain another live application has.
-fn check_unique(conn: &mut DbConn, spec: &AppSpec, id: &str) -> Result<(), ServiceError> {
+fn check_unique(conn: &mut DbConn, spec: &AppSpec, id: &AppId) -> Result<(), ServiceError> {
     if apps::name_taken(conn, &spec.name, id)? {
         return Err(ServiceError::conflict_on(
             "name",
@@ -71,7 +73,7 @@ fn check_unique(conn: &mut DbConn, spec: &AppSpec, id: &str) -> Result<(), Servi
 }
 
 /// One live application, for the API and the deploy code.
-pub fn load(conn: &mut DbConn, id: &str) -> Result<App, ServiceError> {
+pub fn load(conn: &mut DbConn, id: &AppId) -> Result<App, ServiceError> {
     let (row, env_version) = apps::find_live(conn, id)?.ok_or(ServiceError::NotFound)?;
     let server_ids = apps::server_ids(conn, id)?;
     Ok(App {
@@ -95,7 +97,7 @@ pub async fn create(
         .audited(origin, move |conn| {
             check_registry(conn, spec.registry_id.as_deref())?;
             check_servers(conn, &spec.server_ids)?;
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = AppId::random();
             check_unique(conn, &spec, &id)?;
             let env = env_service::create_for_app(conn, &id)?;
             let now = store::now();
@@ -119,7 +121,7 @@ pub async fn create(
 pub async fn list(state: &AppState) -> Result<Vec<App>, ServiceError> {
     state
         .db(|conn| {
-            let mut servers_of: HashMap<String, Vec<String>> = HashMap::new();
+            let mut servers_of: HashMap<AppId, Vec<ServerId>> = HashMap::new();
             for (app_id, server_id) in apps::all_server_ids(conn)? {
                 servers_of.entry(app_id).or_default().push(server_id);
             }
@@ -141,7 +143,7 @@ pub async fn list(state: &AppState) -> Result<Vec<App>, ServiceError> {
 }
 
 /// One live application.
-pub async fn get(state: &AppState, id: String) -> Result<App, ServiceError> {
+pub async fn get(state: &AppState, id: AppId) -> Result<App, ServiceError> {
     state.db(move |conn| load(conn, &id)).await
 }
 
@@ -150,7 +152,7 @@ pub async fn update(
     state: &AppState,
     origin: Origin,
     caller: Principal,
-    id: String,
+    id: AppId,
     patch: AppPatch,
 ) -> Result<App, ServiceError> {
     let change = SpecChange::from_patch(patch)?;
@@ -164,7 +166,7 @@ pub async fn update(
             if let Some(registry_id) = change.registry_id() {
                 check_registry(conn, registry_id.as_deref())?;
             }
-            let new_servers = change.server_ids().map(<[String]>::to_vec);
+            let new_servers = change.server_ids().map(<[ServerId]>::to_vec);
             if let Some(server_ids) = &new_servers {
                 check_servers(conn, server_ids)?;
             }

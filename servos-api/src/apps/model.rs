@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use crate::credentials::validate as names;
 use crate::error::ServiceError;
 use crate::store::apps::AppRow;
+use crate::store::ids::{AppId, ServerId};
 
 use super::health::{HealthCheck, HealthCheckSpec};
 use super::image::ImageRef;
@@ -107,7 +108,7 @@ pub struct AppSpec {
     /// Registry credential to pull with.
     pub registry_id: Option<String>,
     /// Target servers.
-    pub server_ids: Vec<String>,
+    pub server_ids: Vec<ServerId>,
     /// Port the container listens on.
     pub container_port: u16,
     /// Health check.
@@ -126,7 +127,7 @@ pub struct AppSpec {
 #[derive(Debug, Clone)]
 pub struct App {
     /// Id.
-    pub id: String,
+    pub id: AppId,
     /// Settings.
     pub spec: AppSpec,
     /// The environment version a deploy uses now (0 before the first change).
@@ -180,7 +181,7 @@ impl AppSpec {
     /// The stored form, for row `id` owning environment set `env_set_id`.
     pub fn to_row(
         &self,
-        id: &str,
+        id: &AppId,
         env_set_id: &str,
         created_at: NaiveDateTime,
         updated_at: NaiveDateTime,
@@ -195,7 +196,7 @@ impl AppSpec {
             .transpose()
             .map_err(ServiceError::internal)?;
         Ok(AppRow {
-            id: id.to_owned(),
+            id: id.clone(),
             name: self.name.clone(),
             image: self.image.as_str().to_owned(),
             registry_id: self.registry_id.clone(),
@@ -214,7 +215,7 @@ impl AppSpec {
     }
 
     /// Reads a stored row back; a row that no longer validates is damaged.
-    pub fn from_row(row: &AppRow, server_ids: Vec<String>) -> Result<Self, ServiceError> {
+    pub fn from_row(row: &AppRow, server_ids: Vec<ServerId>) -> Result<Self, ServiceError> {
         let damaged = |field: &str| {
             ServiceError::internal(format_args!("application {} has a damaged {field}", row.id))
         };
@@ -248,7 +249,7 @@ pub struct SpecChange {
     name: Option<String>,
     image: Option<ImageRef>,
     registry_id: Option<Option<String>>,
-    server_ids: Option<Vec<String>>,
+    server_ids: Option<Vec<ServerId>>,
     container_port: Option<u16>,
     health_check: Option<HealthCheck>,
     restart_policy: Option<RestartPolicy>,
@@ -313,7 +314,7 @@ impl SpecChange {
     }
 
     /// The new target servers, when this change sets them.
-    pub fn server_ids(&self) -> Option<&[String]> {
+    pub fn server_ids(&self) -> Option<&[ServerId]> {
         self.server_ids.as_deref()
     }
 

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use futures_util::stream::{self, StreamExt};
 
 use crate::accounts::principal::Principal;
+use crate::audit::target::TargetType;
 use crate::audit::{self, Actor, AuditEvent, Origin};
 use crate::deploy::docker::{self, quote};
 use crate::deploy::remote::{self, TargetPaths};
@@ -23,6 +24,7 @@ use crate::proxy::caddy;
 use crate::servers;
 use crate::ssh::Session;
 use crate::state::AppState;
+use crate::store::ids::{AppId, ServerId};
 use crate::store::{self, apps, deployment_targets, deployments, DbConn};
 
 /// Seconds `docker stop` gives the application's containers before they
@@ -44,7 +46,7 @@ pub struct Removal {
 /// A server to clean.
 #[derive(Debug)]
 struct Server {
-    id: String,
+    id: ServerId,
     name: String,
 }
 
@@ -84,7 +86,7 @@ pub async fn delete(
     state: &AppState,
     origin: Origin,
     admin: Principal,
-    id: String,
+    id: AppId,
     force: bool,
 ) -> Result<Removal, ServiceError> {
     let app_id = id.clone();
@@ -133,9 +135,13 @@ pub async fn delete(
                 return Err(ServiceError::NotFound);
             }
             for (server, _) in &failed {
-                let left =
-                    AuditEvent::on(actor.clone(), "app.left_on_server", "server", &server.id)
-                        .with_fields(LEFT_FIELDS.to_vec());
+                let left = AuditEvent::on(
+                    actor.clone(),
+                    "app.left_on_server",
+                    TargetType::Server,
+                    &server.id,
+                )
+                .with_fields(LEFT_FIELDS.to_vec());
                 audit::append(conn, &chain, &entry_origin, left)?;
             }
             let event = AuditEvent::on(actor, "app.deleted", super::TARGET, &id)
@@ -178,13 +184,13 @@ pub async fn sweep(
     if found.is_empty() {
         return Ok(());
     }
-    let found: Vec<String> = found.into_iter().collect();
+    let found: Vec<AppId> = found.into_iter().map(AppId::from).collect();
     let deleted = state
         .db(move |conn| Ok(apps::deleted_among(conn, &found)?))
         .await
         .map_err(|e| e.to_string())?;
     for app_id in &deleted {
-        let removed = remove_from(session, app_id)
+        let removed = remove_from(session, app_id.as_str())
             .await
             .map_err(|e| format!("application {app_id}: {e}"))?;
         let event = AuditEvent::on(
@@ -214,7 +220,7 @@ fn deleted_fields(removed: &Removed, forced: bool) -> Vec<&'static str> {
 }
 
 /// 409 while a deployment of the application is queued or running.
-fn refuse_active(conn: &mut DbConn, app_id: &str) -> Result<(), ServiceError> {
+fn refuse_active(conn: &mut DbConn, app_id: &AppId) -> Result<(), ServiceError> {
     match deployments::active_of_app(conn, app_id)? {
         Some(active) => Err(ServiceError::conflict(format!(
             "deployment {} of this application is {}; cancel it or wait for its end, \
@@ -229,7 +235,7 @@ fn refuse_active(conn: &mut DbConn, app_id: &str) -> Result<(), ServiceError> {
 /// where one of its deployments had a target. A server never commissioned
 /// (no pinned key) was never deployed to, and a deleted one is out of
 /// reach; both are skipped.
-fn servers_to_clean(conn: &mut DbConn, app_id: &str) -> Result<Vec<Server>, ServiceError> {
+fn servers_to_clean(conn: &mut DbConn, app_id: &AppId) -> Result<Vec<Server>, ServiceError> {
     apps::find_live(conn, app_id)?.ok_or(ServiceError::NotFound)?;
     refuse_active(conn, app_id)?;
     let mut servers = Vec::new();
@@ -246,17 +252,17 @@ fn servers_to_clean(conn: &mut DbConn, app_id: &str) -> Result<Vec<Server>, Serv
 }
 
 /// Cleans one server over its pinned connection; why not, otherwise.
-async fn clean(state: &AppState, server_id: &str, app_id: &str) -> Result<Removed, String> {
+async fn clean(state: &AppState, server_id: &ServerId, app_id: &AppId) -> Result<Removed, String> {
     let outcome = match servers::jobs::connect(state, server_id).await {
         Ok(session) => {
-            let outcome = remove_from(&session, app_id).await;
+            let outcome = remove_from(&session, app_id.as_str()).await;
             session.close().await;
             outcome
         }
         Err(e) => Err(e.into()),
     };
     outcome.map_err(|e| {
-        tracing::warn!(server_id, app_id, error = ?e, "cannot remove an application from a server");
+        tracing::warn!(%server_id, %app_id, error = ?e, "cannot remove an application from a server");
         e.to_string()
     })
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::ServiceError;
+use crate::store::ids::ServerId;
 
 use super::image::{ImageRef, ImageRefError};
 
@@ -78,7 +79,7 @@ pub fn id(field: &'static str, raw: &str) -> Result<String, Invalid> {
 }
 
 /// The target servers: ids, no repeats, at most [`MAX_SERVERS`].
-pub fn server_ids(raw: &[String]) -> Result<Vec<String>, Invalid> {
+pub fn server_ids(raw: &[String]) -> Result<Vec<ServerId>, Invalid> {
     if raw.len() > MAX_SERVERS {
         return Err(Invalid::new(
             "server_ids",
@@ -87,7 +88,7 @@ pub fn server_ids(raw: &[String]) -> Result<Vec<String>, Invalid> {
     }
     let mut ids = Vec::with_capacity(raw.len());
     for entry in raw {
-        let id = id("server_ids", entry)?;
+        let id = ServerId::from(id("server_ids", entry)?);
         if ids.contains(&id) {
             return Err(Invalid::new("server_ids", format!("{id} is listed twice")));
         }

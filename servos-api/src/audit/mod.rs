@@ -3,7 +3,9 @@
 
 pub mod chain;
 pub mod export;
+pub mod names;
 pub mod read;
+pub mod target;
 pub mod verify;
 
 use serde::Serialize;
@@ -11,6 +13,7 @@ use serde::Serialize;
 use crate::store::audit_log::{self, AuditRow};
 use crate::store::{self, tx, DbConn};
 use chain::AuditChain;
+use target::TargetType;
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +66,7 @@ pub struct AuditEvent {
     /// What, `resource.verb` (`user.created`, `session.login_failed`).
     pub action: &'static str,
     /// Type of the resource acted on.
-    pub target_type: Option<&'static str>,
+    pub target_type: Option<TargetType>,
     /// Id of the resource acted on.
     pub target_id: Option<String>,
     /// Names of the fields that changed; never their values.
@@ -75,14 +78,14 @@ impl AuditEvent {
     pub fn on(
         actor: Actor,
         action: &'static str,
-        target_type: &'static str,
-        target_id: impl Into<String>,
+        target_type: TargetType,
+        target_id: impl AsRef<str>,
     ) -> Self {
         Self {
             actor,
             action,
             target_type: Some(target_type),
-            target_id: Some(target_id.into()),
+            target_id: Some(target_id.as_ref().to_owned()),
             fields: Vec::new(),
         }
     }
@@ -116,7 +119,7 @@ pub fn append(
         actor_id,
         actor_label,
         action: event.action.to_owned(),
-        target_type: event.target_type.map(str::to_owned),
+        target_type: event.target_type.map(|t| t.as_str().to_owned()),
         target_id: event.target_id,
         fields: event.fields.join(","),
         request_id: origin.request_id.clone(),
@@ -150,6 +153,12 @@ pub struct AuditEntry {
     pub target_type: Option<String>,
     /// Target id.
     pub target_id: Option<String>,
+    /// The target's name when it has one (a deleted target's last name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<String>,
+    /// Whether the target still exists, when it has a name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_live: Option<bool>,
     /// Changed field names.
     pub fields: Vec<String>,
     /// Request id.
@@ -170,6 +179,8 @@ impl From<AuditRow> for AuditEntry {
             action: row.action,
             target_type: row.target_type,
             target_id: row.target_id,
+            target_name: None,
+            target_live: None,
             fields: row
                 .fields
                 .split(',')

@@ -6,7 +6,7 @@ use crate::error::ServiceError;
 use crate::store::audit_log::{self, AuditFilter};
 use crate::store::DbConn;
 
-use super::{export, AuditEntry};
+use super::{export, names, AuditEntry};
 
 /// Most entries in one page.
 pub const MAX_PAGE: i64 = 500;
@@ -32,11 +32,12 @@ pub fn page(conn: &mut DbConn, filter: &AuditFilter, limit: i64) -> Result<Page,
     }
     let rows = audit_log::list(conn, filter, limit + 1)?;
     let more = rows.len() as i64 > limit;
-    let entries: Vec<AuditEntry> = rows
+    let mut entries: Vec<AuditEntry> = rows
         .into_iter()
         .take(limit as usize)
         .map(AuditEntry::from)
         .collect();
+    names::fill(conn, &mut entries)?;
     let next_before = if more {
         entries.last().map(|e| e.seq)
     } else {

@@ -13,10 +13,12 @@ use servos_common::env_file;
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::store::env_sets::{self, EnvSetRow, EnvValueRow, EnvVersionRow};
+use crate::store::ids::AppId;
 use crate::store::{self, DbConn};
 use crate::vault::keyring::Keyring;
 
@@ -228,11 +230,11 @@ pub fn apply_change(
 
 /// Stores an empty set (version 0, no variables yet) that holds the
 /// environment of application `app_id`.
-pub fn create_for_app(conn: &mut DbConn, app_id: &str) -> Result<EnvSetRow, ServiceError> {
+pub fn create_for_app(conn: &mut DbConn, app_id: &AppId) -> Result<EnvSetRow, ServiceError> {
     let now = store::now();
     let set = EnvSetRow {
         id: uuid::Uuid::new_v4().to_string(),
-        name: app_id.to_owned(),
+        name: app_id.to_string(),
         current_version: 0,
         created_at: now,
         updated_at: now,
@@ -290,8 +292,13 @@ pub async fn create(
             };
             env_sets::insert_set(conn, &set)?;
             write_version(conn, vault.keyring(), &set.id, 1, &vars)?;
-            let event = AuditEvent::on(admin.actor(), "env_set.created", "env_set", &set.id)
-                .with_fields(vec!["name", "vars"]);
+            let event = AuditEvent::on(
+                admin.actor(),
+                "env_set.created",
+                TargetType::EnvSet,
+                &set.id,
+            )
+            .with_fields(vec!["name", "vars"]);
             let names = vars.into_keys().collect();
             Ok((EnvSetSummary { set, names }, event))
         })
@@ -313,7 +320,7 @@ pub async fn update(
             let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let (_, vars) = apply_change(conn, vault.keyring(), &set.id, change, "unset")?;
             let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
-            let event = AuditEvent::on(admin.actor(), "env_set.updated", "env_set", &id)
+            let event = AuditEvent::on(admin.actor(), "env_set.updated", TargetType::EnvSet, &id)
                 .with_fields(vec!["vars"]);
             Ok((
                 EnvSetSummary {
@@ -398,7 +405,7 @@ pub async fn reveal(
         .audited(origin, move |conn| {
             let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let value = open_current(conn, vault.keyring(), &id, set.current_version, &name)?;
-            let event = AuditEvent::on(admin.actor(), "env_set.revealed", "env_set", &id)
+            let event = AuditEvent::on(admin.actor(), "env_set.revealed", TargetType::EnvSet, &id)
                 .with_fields(vec!["vars"]);
             Ok((value, event))
         })
@@ -416,7 +423,7 @@ pub async fn delete(
         .soft_delete(
             origin,
             admin.actor(),
-            ("env_set", "env_set.deleted"),
+            (TargetType::EnvSet, "env_set.deleted"),
             env_sets::soft_delete,
             id,
         )

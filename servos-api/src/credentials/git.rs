@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
@@ -61,7 +62,7 @@ pub struct NewGitCredential {
 pub const TOKEN: super::SecretField = super::SecretField {
     table: TABLE,
     column: "token",
-    target_type: "git_credential",
+    target_type: TargetType::GitCredential,
     revealed: "git_credential.revealed",
     load: git_credentials::sealed_token,
 };
@@ -114,7 +115,7 @@ pub async fn create(
             let event = AuditEvent::on(
                 admin.actor(),
                 "git_credential.created",
-                "git_credential",
+                TargetType::GitCredential,
                 &row.id,
             )
             .with_fields(vec!["name", "provider", "username", "token"]);
@@ -146,7 +147,7 @@ pub async fn delete(
         .soft_delete(
             origin,
             admin.actor(),
-            ("git_credential", "git_credential.deleted"),
+            (TargetType::GitCredential, "git_credential.deleted"),
             git_credentials::soft_delete,
             id,
         )

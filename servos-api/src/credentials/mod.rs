@@ -13,6 +13,7 @@ use servos_common::envelope::Aad;
 use servos_common::secret::{SecretBytes, SecretText};
 
 use crate::accounts::principal::Principal;
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::state::AppState;
 
@@ -80,7 +81,7 @@ pub struct SecretField {
     /// Column (part of the AAD).
     pub column: &'static str,
     /// Audit target type (`registry`, `git_credential`, ...).
-    pub target_type: &'static str,
+    pub target_type: TargetType,
     /// Audit action of a reveal.
     pub revealed: &'static str,
     /// Reads the sealed value and its data key id of a live row.

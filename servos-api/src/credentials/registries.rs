@@ -3,6 +3,7 @@
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
@@ -68,8 +69,13 @@ pub async fn create(
                 deleted_at: None,
             };
             registries::insert(conn, &row)?;
-            let event = AuditEvent::on(admin.actor(), "registry.created", "registry", &row.id)
-                .with_fields(vec!["name", "host", "username", "password"]);
+            let event = AuditEvent::on(
+                admin.actor(),
+                "registry.created",
+                TargetType::Registry,
+                &row.id,
+            )
+            .with_fields(vec!["name", "host", "username", "password"]);
             Ok((row, event))
         })
         .await
@@ -91,7 +97,7 @@ pub async fn get(state: &AppState, id: String) -> Result<RegistryRow, ServiceErr
 pub const PASSWORD: super::SecretField = super::SecretField {
     table: TABLE,
     column: "password",
-    target_type: "registry",
+    target_type: TargetType::Registry,
     revealed: "registry.revealed",
     load: registries::sealed_password,
 };
@@ -107,7 +113,7 @@ pub async fn delete(
         .soft_delete(
             origin,
             admin.actor(),
-            ("registry", "registry.deleted"),
+            (TargetType::Registry, "registry.deleted"),
             registries::soft_delete,
             id,
         )

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
@@ -77,7 +78,7 @@ impl KeySource {
 pub const PRIVATE_KEY: super::SecretField = super::SecretField {
     table: TABLE,
     column: "private_key",
-    target_type: "ssh_key",
+    target_type: TargetType::SshKey,
     revealed: "ssh_key.revealed",
     load: ssh_keys::sealed_private_key,
 };
@@ -86,7 +87,7 @@ pub const PRIVATE_KEY: super::SecretField = super::SecretField {
 pub const PASSPHRASE: super::SecretField = super::SecretField {
     table: TABLE,
     column: "passphrase",
-    target_type: "ssh_key",
+    target_type: TargetType::SshKey,
     revealed: "ssh_key.revealed",
     load: ssh_keys::sealed_passphrase,
 };
@@ -187,8 +188,13 @@ pub async fn create(
                 deleted_at: None,
             };
             ssh_keys::insert(conn, &row)?;
-            let event = AuditEvent::on(admin.actor(), "ssh_key.created", "ssh_key", &row.id)
-                .with_fields(fields);
+            let event = AuditEvent::on(
+                admin.actor(),
+                "ssh_key.created",
+                TargetType::SshKey,
+                &row.id,
+            )
+            .with_fields(fields);
             Ok((row, event))
         })
         .await
@@ -247,7 +253,7 @@ pub async fn delete(
         .soft_delete(
             origin,
             admin.actor(),
-            ("ssh_key", "ssh_key.deleted"),
+            (TargetType::SshKey, "ssh_key.deleted"),
             ssh_keys::soft_delete,
             id,
         )

@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::store::deployment_logs::{self, LogRow};
+use crate::store::ids::{DeploymentId, ServerId};
 use crate::store::{self, deployments};
 
 use super::Signals;
@@ -31,7 +32,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub struct LogWriter {
     state: AppState,
     signals: Arc<Signals>,
-    deployment_id: String,
+    deployment_id: DeploymentId,
     next_seq: Mutex<i64>,
 }
 
@@ -40,30 +41,31 @@ impl LogWriter {
     pub async fn open(
         state: &AppState,
         signals: Arc<Signals>,
-        deployment_id: &str,
+        deployment_id: &DeploymentId,
     ) -> Result<Self, ServiceError> {
-        let id = deployment_id.to_owned();
+        let id = deployment_id.clone();
         let last = state
             .db(move |conn| Ok(deployment_logs::last_seq(conn, &id)?))
             .await?;
         Ok(Self {
             state: state.clone(),
             signals,
-            deployment_id: deployment_id.to_owned(),
+            deployment_id: deployment_id.clone(),
             next_seq: Mutex::new(last + 1),
         })
     }
 
     /// Appends `text` (about `server_id`, if given) and wakes readers. A line
     /// that cannot be stored is logged; the job goes on.
-    pub async fn line(&self, server_id: Option<&str>, text: impl Into<String>) {
+    pub async fn line(&self, server_id: Option<&ServerId>, text: impl Into<String>) {
         let text = text.into();
-        tracing::info!(deployment_id = %self.deployment_id, server_id, "{text}");
+        let server = server_id.map(ServerId::as_str);
+        tracing::info!(deployment_id = %self.deployment_id, server_id = server, "{text}");
         let mut next = self.next_seq.lock().await;
         let row = LogRow {
             deployment_id: self.deployment_id.clone(),
             seq: *next,
-            server_id: server_id.map(str::to_owned),
+            server_id: server_id.cloned(),
             at: store::now(),
             text,
         };
@@ -103,7 +105,7 @@ fn line_event(row: &LogRow) -> Bytes {
     let json = serde_json::to_string(&LineEvent {
         seq: row.seq,
         at: row.at.and_utc(),
-        server_id: row.server_id.as_deref(),
+        server_id: row.server_id.as_ref().map(ServerId::as_str),
         text: &row.text,
     })
     .unwrap_or_default();
@@ -113,7 +115,7 @@ fn line_event(row: &LogRow) -> Bytes {
 /// Where a reader is.
 struct Reader {
     state: AppState,
-    id: String,
+    id: DeploymentId,
     after: i64,
     updates: tokio::sync::watch::Receiver<u64>,
     done: bool,
@@ -152,7 +154,7 @@ impl Reader {
                 }
                 self.done = true;
                 let json = serde_json::to_string(&EndEvent {
-                    state: &job.state,
+                    state: job.state.as_str(),
                     reason: job.reason.as_deref(),
                 })
                 .unwrap_or_default();
@@ -173,7 +175,7 @@ impl Reader {
 /// written, then the final state, then the end of the stream.
 pub async fn stream(
     state: &AppState,
-    id: String,
+    id: DeploymentId,
     after: i64,
 ) -> Result<impl Stream<Item = Result<Bytes, ServiceError>>, ServiceError> {
     let lookup = id.clone();

@@ -8,13 +8,15 @@ use std::collections::HashMap;
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::store::deployment_logs::{self, LogRow};
-use crate::store::deployments::{self, DeploymentRow, STATES, SUCCEEDED};
+use crate::store::deployments::{self, DeploymentRow};
+use crate::store::ids::{AppId, DeploymentId};
+use crate::store::states::DeploymentState;
 
 /// Lines read per query.
 const BATCH: i64 = 1000;
 
 /// Every line of deployment `id`'s step log, in order.
-pub async fn log(state: &AppState, id: String) -> Result<Vec<LogRow>, ServiceError> {
+pub async fn log(state: &AppState, id: DeploymentId) -> Result<Vec<LogRow>, ServiceError> {
     state
         .db(move |conn| {
             let mut lines: Vec<LogRow> = Vec::new();
@@ -35,7 +37,7 @@ pub async fn log(state: &AppState, id: String) -> Result<Vec<LogRow>, ServiceErr
 /// servers run.
 pub async fn current(
     state: &AppState,
-    app_id: String,
+    app_id: AppId,
 ) -> Result<Option<DeploymentRow>, ServiceError> {
     state
         .db(move |conn| Ok(deployments::last_succeeded(conn, &app_id)?))
@@ -53,15 +55,15 @@ pub struct AppDeploys {
 
 /// [`AppDeploys`] of every application that has deployments, by id (two
 /// queries, whatever the number of applications).
-pub async fn per_app(state: &AppState) -> Result<HashMap<String, AppDeploys>, ServiceError> {
+pub async fn per_app(state: &AppState) -> Result<HashMap<AppId, AppDeploys>, ServiceError> {
     state
         .db(move |conn| {
-            let mut apps: HashMap<String, AppDeploys> = HashMap::new();
-            for row in deployments::newest_per_app(conn, &STATES)? {
+            let mut apps: HashMap<AppId, AppDeploys> = HashMap::new();
+            for row in deployments::newest_per_app(conn, DeploymentState::ALL)? {
                 let app = apps.entry(row.app_id.clone()).or_default();
                 app.last = Some(row);
             }
-            for row in deployments::newest_per_app(conn, &[SUCCEEDED])? {
+            for row in deployments::newest_per_app(conn, &[DeploymentState::Succeeded])? {
                 let app = apps.entry(row.app_id.clone()).or_default();
                 app.current = Some(row);
             }

@@ -15,6 +15,7 @@ use crate::proxy::Route;
 use crate::state::AppState;
 use crate::store::deployment_targets::{self, TargetRow};
 use crate::store::deployments::DeploymentRow;
+use crate::store::ids::ServerId;
 use crate::store::registries;
 use crate::store::servers::{self, ServerRow};
 
@@ -48,26 +49,26 @@ pub struct Plan {
     /// Registry login, when the application has a credential.
     pub registry: Option<RegistryLogin>,
     /// Servers by id.
-    pub servers: HashMap<String, ServerRow>,
+    pub servers: HashMap<ServerId, ServerRow>,
     /// Targets, by server id.
     pub targets: Vec<TargetRow>,
     /// For a rollback: the image each server ran then, by server id.
-    pub pinned_images: HashMap<String, String>,
+    pub pinned_images: HashMap<ServerId, String>,
 }
 
 impl Plan {
     /// The image to run on `server_id`.
-    pub fn image_for(&self, server_id: &str) -> &str {
+    pub fn image_for(&self, server_id: &ServerId) -> &str {
         self.pinned_images
             .get(server_id)
             .map_or(self.deployment.image.as_str(), String::as_str)
     }
 
     /// A server's name for log lines.
-    pub fn server_name<'a>(&'a self, server_id: &'a str) -> &'a str {
+    pub fn server_name<'a>(&'a self, server_id: &'a ServerId) -> &'a str {
         self.servers
             .get(server_id)
-            .map_or(server_id, |s| s.name.as_str())
+            .map_or(server_id.as_str(), |s| s.name.as_str())
     }
 }
 
@@ -145,7 +146,12 @@ pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, S
                     }
                 }
             }
-            let route = Route::new(&app.id, &app.spec.name, app.spec.domain.as_deref(), tls);
+            let route = Route::new(
+                app.id.as_str(),
+                &app.spec.name,
+                app.spec.domain.as_deref(),
+                tls,
+            );
             Ok(Plan {
                 deployment,
                 app,

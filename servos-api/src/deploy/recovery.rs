@@ -11,6 +11,7 @@ use crate::servers;
 use crate::ssh::{Session, SshError};
 use crate::state::AppState;
 use crate::store::deployment_targets::{self as targets, TargetChange, TargetRow};
+use crate::store::states::TargetState;
 use crate::store::{self};
 
 use super::docker;
@@ -50,11 +51,11 @@ pub async fn recover(
         .cloned()
         .collect();
     for target in &unfinished {
-        let server = Some(target.server_id.as_str());
+        let server = Some(&target.server_id);
         let (change, line) = match recover_target(state, plan, log, settings, target).await {
             Ok(Recovered::Switched) => (
                 TargetChange {
-                    state: Some(targets::SUCCEEDED.into()),
+                    state: Some(TargetState::Succeeded),
                     finished_at: Some(store::now()),
                     ..TargetChange::default()
                 },
@@ -73,7 +74,7 @@ pub async fn recover(
                 let reason = format!("interrupted, and the clean-up failed: {e}");
                 (
                     TargetChange {
-                        state: Some(targets::FAILED.into()),
+                        state: Some(TargetState::Failed),
                         reason: Some(reason.clone()),
                         finished_at: Some(store::now()),
                         ..TargetChange::default()
@@ -115,11 +116,11 @@ async fn clean(
     settings: &DeploySettings,
     target: &TargetRow,
 ) -> Result<Recovered, StepError> {
-    let paths = TargetPaths::of(&target.id)
+    let paths = TargetPaths::of(target.id.as_str())
         .ok_or_else(|| StepError::failed("the target id cannot name files"))?;
     session.remove_file(&paths.env_file).await?;
     remote::remove_dir(session, &paths.docker_config).await?;
-    let live = match caddy::live_port(session, &plan.app.id).await {
+    let live = match caddy::live_port(session, plan.app.id.as_str()).await {
         Ok(port) => port,
         // No proxy answering: nothing was switched.
         Err(ProxyError::Ssh(SshError::Protocol(_))) => None,
@@ -131,11 +132,11 @@ async fn clean(
         return Ok(Recovered::Switched);
     }
     let listed = session
-        .run(&docker::list_command(&plan.app.id), None)
+        .run(&docker::list_command(plan.app.id.as_str()), None)
         .await?
         .success("docker ps")?;
     for old in docker::parse_list(&String::from_utf8_lossy(&listed.stdout)) {
-        if old.deployment != plan.deployment.id {
+        if old.deployment != plan.deployment.id.as_str() {
             continue;
         }
         remove_container(session, &old.name).await?;

@@ -7,16 +7,19 @@ use chrono::NaiveDateTime;
 
 use crate::accounts::principal::Principal;
 use crate::apps::{self, App};
+use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::store::deployment_logs::{self, LogRow};
 use crate::store::deployment_targets::{self as targets, TargetRow};
 use crate::store::deployments::{self, DeploymentFilter, DeploymentRow};
+use crate::store::ids::{AppId, DeploymentId, TargetId};
+use crate::store::states::{DeploymentState, TargetState};
 use crate::store::{self, DbConn};
 
 /// Audit target type of deployments.
-const TARGET: &str = "deployment";
+const TARGET: TargetType = TargetType::Deployment;
 
 /// A deployment and its servers.
 #[derive(Debug, Clone)]
@@ -44,7 +47,7 @@ fn enqueue(
     app: &App,
     image: String,
     env_version: i64,
-    rollback_of: Option<String>,
+    rollback_of: Option<DeploymentId>,
     actor: &Actor,
 ) -> Result<Deployment, ServiceError> {
     if app.spec.server_ids.is_empty() {
@@ -54,12 +57,12 @@ fn enqueue(
     }
     let now = store::now();
     let row = DeploymentRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: DeploymentId::random(),
         app_id: app.id.clone(),
         image,
         image_digest: None,
         env_version,
-        state: deployments::QUEUED.into(),
+        state: DeploymentState::Queued,
         reason: None,
         rollback_of,
         requested_by: requested_by(actor),
@@ -75,10 +78,10 @@ fn enqueue(
     let mut rows = Vec::with_capacity(app.spec.server_ids.len());
     for server_id in &app.spec.server_ids {
         let target = TargetRow {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: TargetId::random(),
             deployment_id: row.id.clone(),
             server_id: server_id.clone(),
-            state: targets::PENDING.into(),
+            state: TargetState::Pending,
             container: None,
             host_port: None,
             image_digest: None,
@@ -119,7 +122,7 @@ pub async fn deploy(
     state: &AppState,
     origin: Origin,
     caller: Principal,
-    app_id: String,
+    app_id: AppId,
 ) -> Result<Deployment, ServiceError> {
     let queued = state
         .audited(origin, move |conn| {
@@ -148,12 +151,12 @@ pub async fn rollback(
     state: &AppState,
     origin: Origin,
     caller: Principal,
-    id: String,
+    id: DeploymentId,
 ) -> Result<Deployment, ServiceError> {
     let queued = state
         .audited(origin, move |conn| {
             let source = deployments::find(conn, &id)?.ok_or(ServiceError::NotFound)?;
-            if source.state != deployments::SUCCEEDED {
+            if source.state != DeploymentState::Succeeded {
                 return Err(ServiceError::conflict(
                     "only a succeeded deployment can be rolled back to",
                 ));
@@ -193,7 +196,7 @@ pub async fn cancel(
     state: &AppState,
     origin: Origin,
     caller: Principal,
-    id: String,
+    id: DeploymentId,
 ) -> Result<Deployment, ServiceError> {
     let cancelled = state
         .audited(origin, move |conn| {
@@ -228,27 +231,27 @@ pub async fn cancel(
     Ok(cancelled)
 }
 
-fn load(conn: &mut DbConn, id: &str) -> Result<Deployment, ServiceError> {
+fn load(conn: &mut DbConn, id: &DeploymentId) -> Result<Deployment, ServiceError> {
     let row = deployments::find(conn, id)?.ok_or(ServiceError::NotFound)?;
     let targets = targets::of_deployment(conn, id)?;
     Ok(Deployment { row, targets })
 }
 
 /// One deployment with its servers.
-pub async fn get(state: &AppState, id: String) -> Result<Deployment, ServiceError> {
+pub async fn get(state: &AppState, id: DeploymentId) -> Result<Deployment, ServiceError> {
     state.db(move |conn| load(conn, &id)).await
 }
 
 /// A page of deployments, newest first, and the cursor of the next page.
 pub async fn list(
     state: &AppState,
-    app_id: Option<String>,
-    before: Option<String>,
+    app_id: Option<AppId>,
+    before: Option<DeploymentId>,
     limit: i64,
-) -> Result<(Vec<DeploymentRow>, Option<String>), ServiceError> {
+) -> Result<(Vec<DeploymentRow>, Option<DeploymentId>), ServiceError> {
     state
         .db(move |conn| {
-            let before: Option<(NaiveDateTime, String)> = match before {
+            let before: Option<(NaiveDateTime, DeploymentId)> = match before {
                 Some(id) => {
                     let row = deployments::find(conn, &id)?.ok_or_else(|| {
                         ServiceError::invalid("before", "no deployment has this id")

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::proxy::caddy;
 use crate::ssh::Session;
+use crate::store::ids::ServerId;
 
 use super::docker::{self, quote};
 use super::events::LogWriter;
@@ -41,11 +42,12 @@ pub async fn retire_old(
     plan: &Plan,
     log: &LogWriter,
     settings: &DeploySettings,
-    server_id: &str,
+    server_id: &ServerId,
     keep: &str,
 ) {
     let say = |text: String| log.line(Some(server_id), text);
-    let listed = match docker::run(session, &docker::list_command(&plan.app.id), None).await {
+    let listed = match docker::run(session, &docker::list_command(plan.app.id.as_str()), None).await
+    {
         Ok(output) if output.exit_status == Some(0) => {
             docker::parse_list(&String::from_utf8_lossy(&output.stdout))
         }

@@ -15,11 +15,15 @@ use tokio::sync::Semaphore;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
+use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::store::deployment_targets::{self as targets, TargetChange};
 use crate::store::deployments::{self, DeploymentRow};
+use crate::store::ids::{DeploymentId, ServerId, WorkerName};
+use crate::store::states::DeploymentState;
+use crate::store::states::TargetState;
 use crate::store::{self};
 
 use super::events::LogWriter;
@@ -63,7 +67,7 @@ const PANIC_REASON: &str =
 /// Runs `job`, claimed by `worker`, to its end, in a span naming it. A
 /// panic inside the job does not reach the worker: the job is ended as
 /// failed instead.
-pub async fn run(ctx: &WorkerContext, worker: &str, job: DeploymentRow) {
+pub async fn run(ctx: &WorkerContext, worker: &WorkerName, job: DeploymentRow) {
     let span = tracing::info_span!(
         "deployment",
         deployment_id = %job.id,
@@ -104,7 +108,7 @@ pub async fn run(ctx: &WorkerContext, worker: &str, job: DeploymentRow) {
 
 /// The job's run; its lease keeper is aborted when this future ends or is
 /// dropped (a panic unwinding through it drops it).
-async fn run_unguarded(ctx: &WorkerContext, worker: &str, job: DeploymentRow) {
+async fn run_unguarded(ctx: &WorkerContext, worker: &WorkerName, job: DeploymentRow) {
     let log = match LogWriter::open(&ctx.state, ctx.signals.clone(), &job.id).await {
         Ok(log) => log,
         Err(e) => {
@@ -117,7 +121,7 @@ async fn run_unguarded(ctx: &WorkerContext, worker: &str, job: DeploymentRow) {
         keep_lease(
             ctx.state.clone(),
             job.id.clone(),
-            worker.to_owned(),
+            worker.clone(),
             ctx.settings.lease,
             flags.clone(),
         )
@@ -137,7 +141,7 @@ async fn run_unguarded(ctx: &WorkerContext, worker: &str, job: DeploymentRow) {
 /// would (a server whose proxy already serves the new container is
 /// finished; elsewhere what the attempt made is removed), every server not
 /// finished is failed, and the job is failed with [`PANIC_REASON`].
-async fn end_after_panic(ctx: &WorkerContext, worker: &str, job: &DeploymentRow) {
+async fn end_after_panic(ctx: &WorkerContext, worker: &WorkerName, job: &DeploymentRow) {
     let Ok(log) = LogWriter::open(&ctx.state, ctx.signals.clone(), &job.id).await else {
         return;
     };
@@ -162,8 +166,8 @@ async fn end_after_panic(ctx: &WorkerContext, worker: &str, job: &DeploymentRow)
 /// asked for, and the lost flag when another worker holds the job.
 async fn keep_lease(
     state: AppState,
-    id: String,
-    worker: String,
+    id: DeploymentId,
+    worker: WorkerName,
     lease: Duration,
     flags: Arc<JobFlags>,
 ) {
@@ -240,10 +244,7 @@ async fn execute(
     }
     summarize(
         &plan,
-        &pending
-            .iter()
-            .map(|t| t.server_id.as_str())
-            .collect::<Vec<_>>(),
+        &pending.iter().map(|t| &t.server_id).collect::<Vec<_>>(),
         &outcomes,
         flags.cancelled(),
     )
@@ -252,14 +253,14 @@ async fn execute(
 /// The job's end from its servers' ends (earlier attempts' failures included).
 fn summarize(
     plan: &Plan,
-    servers: &[&str],
+    servers: &[&ServerId],
     outcomes: &[TargetOutcome],
     cancelled: bool,
 ) -> Outcome {
     let mut failures: Vec<String> = plan
         .targets
         .iter()
-        .filter(|t| t.state == targets::FAILED)
+        .filter(|t| t.state == TargetState::Failed)
         .map(|t| {
             format!(
                 "{}: {}",
@@ -278,7 +279,7 @@ fn summarize(
         let switched = plan
             .targets
             .iter()
-            .filter(|t| t.state == targets::SUCCEEDED)
+            .filter(|t| t.state == TargetState::Succeeded)
             .count()
             + outcomes
                 .iter()
@@ -328,7 +329,7 @@ async fn fail_unfinished(ctx: &WorkerContext, plan: &Plan, reason: &str) {
             .state
             .db(move |conn| {
                 let change = TargetChange {
-                    state: Some(targets::FAILED.into()),
+                    state: Some(TargetState::Failed),
                     reason: Some(why),
                     finished_at: Some(store::now()),
                     ..TargetChange::default()
@@ -345,7 +346,7 @@ async fn fail_unfinished(ctx: &WorkerContext, plan: &Plan, reason: &str) {
 /// Records the end (only while this worker holds the lease) and audits it.
 async fn finish(
     ctx: &WorkerContext,
-    worker: &str,
+    worker: &WorkerName,
     job: &DeploymentRow,
     outcome: Outcome,
     log: &LogWriter,
@@ -359,11 +360,13 @@ async fn finish(
             .await;
             return;
         }
-        Outcome::Succeeded => (deployments::SUCCEEDED, "deployment.succeeded", None),
-        Outcome::Failed(reason) => (deployments::FAILED, "deployment.failed", Some(reason)),
-        Outcome::Cancelled(reason) => {
-            (deployments::CANCELLED, "deployment.cancelled", Some(reason))
-        }
+        Outcome::Succeeded => (DeploymentState::Succeeded, "deployment.succeeded", None),
+        Outcome::Failed(reason) => (DeploymentState::Failed, "deployment.failed", Some(reason)),
+        Outcome::Cancelled(reason) => (
+            DeploymentState::Cancelled,
+            "deployment.cancelled",
+            Some(reason),
+        ),
     };
     log.line(
         None,
@@ -373,7 +376,7 @@ async fn finish(
         },
     )
     .await;
-    let (id, worker) = (job.id.clone(), worker.to_owned());
+    let (id, worker) = (job.id.clone(), worker.clone());
     let recorded = ctx
         .state
         .audited(Origin::default(), move |conn| {
@@ -383,7 +386,7 @@ async fn finish(
                     "the lease was lost before the end was recorded",
                 ));
             }
-            let event = AuditEvent::on(Actor::System, action, "deployment", &id)
+            let event = AuditEvent::on(Actor::System, action, TargetType::Deployment, &id)
                 .with_fields(vec!["state", "reason"]);
             Ok(((), event))
         })

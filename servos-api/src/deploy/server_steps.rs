@@ -13,6 +13,8 @@ use crate::servers;
 use crate::ssh::Session;
 use crate::state::AppState;
 use crate::store::deployment_targets::{self as targets, TargetChange, TargetRow, TargetTimings};
+use crate::store::ids::ServerId;
+use crate::store::states::TargetState;
 use crate::store::{self, deployments};
 
 use super::docker::{self, quote, RunSpec};
@@ -67,8 +69,8 @@ struct Progress {
 }
 
 impl TargetJob<'_> {
-    fn server(&self) -> Option<&str> {
-        Some(self.target.server_id.as_str())
+    fn server(&self) -> Option<&ServerId> {
+        Some(&self.target.server_id)
     }
 
     /// Appends a line about this server to the job's log.
@@ -84,10 +86,10 @@ impl TargetJob<'_> {
         Ok(())
     }
 
-    async fn step(&self, state: &str) -> Result<(), StepError> {
+    async fn step(&self, state: TargetState) -> Result<(), StepError> {
         self.flags.check()?;
         self.update(TargetChange {
-            state: Some(state.to_owned()),
+            state: Some(state),
             ..TargetChange::default()
         })
         .await
@@ -107,7 +109,7 @@ async fn share(job: TargetJob<'_>) -> TargetOutcome {
     let name = job.plan.server_name(&job.target.server_id).to_owned();
     job.say(format!("connecting to {name}")).await;
     let started = TargetChange {
-        state: Some(targets::PULLING.into()),
+        state: Some(TargetState::Pulling),
         started_at: Some(store::now()),
         ..TargetChange::default()
     };
@@ -151,17 +153,17 @@ fn outcome_of(error: StepError) -> TargetOutcome {
 async fn record(job: TargetJob<'_>, outcome: &TargetOutcome, spent: Spent) {
     let (state, reason, line) = match outcome {
         TargetOutcome::Succeeded => (
-            targets::SUCCEEDED,
+            TargetState::Succeeded,
             None,
             "done: the new container serves".to_owned(),
         ),
         TargetOutcome::Failed(reason) => (
-            targets::FAILED,
+            TargetState::Failed,
             Some(reason.clone()),
             format!("failed: {reason}"),
         ),
         TargetOutcome::Cancelled => (
-            targets::CANCELLED,
+            TargetState::Cancelled,
             Some("cancelled".to_owned()),
             "cancelled; the previous container keeps serving".to_owned(),
         ),
@@ -187,7 +189,7 @@ async fn steps(
     progress: &mut Progress,
 ) -> Result<(), StepError> {
     let plan = job.plan;
-    let paths = TargetPaths::of(&job.target.id)
+    let paths = TargetPaths::of(job.target.id.as_str())
         .ok_or_else(|| StepError::failed("the target id cannot name files"))?;
     job.flags.check()?;
     if let Some(caveat) = caddy::ensure(session).await? {
@@ -205,7 +207,7 @@ async fn steps(
         .db(move |conn| Ok(deployments::set_image_digest(conn, &id, &digest)?))
         .await?;
 
-    job.step(targets::STARTING).await?;
+    job.step(TargetState::Starting).await?;
     let container = container_name(plan);
     progress.container = Some(container.clone());
     job.update(TargetChange {
@@ -221,25 +223,30 @@ async fn steps(
     .await?;
     job.state.failpoints.pass("deploy.container_started");
 
-    job.step(targets::CHECKING).await?;
+    job.step(TargetState::Checking).await?;
     timings::timed(
         Phase::HealthWait,
         health_check(job, session, &container, port),
     )
     .await?;
 
-    job.step(targets::SWITCHING).await?;
-    let old_port = caddy::live_port(session, &plan.app.id).await?;
+    job.step(TargetState::Switching).await?;
+    let old_port = caddy::live_port(session, plan.app.id.as_str()).await?;
     if let Err(e) = caddy::point(session, &plan.route, port).await {
         // A lost answer may still have switched: ask before giving up.
-        if caddy::live_port(session, &plan.app.id).await.ok().flatten() != Some(port) {
+        if caddy::live_port(session, plan.app.id.as_str())
+            .await
+            .ok()
+            .flatten()
+            != Some(port)
+        {
             return Err(e.into());
         }
     }
     progress.switched = true;
     // From here on the new container serves: no cancel, no rollback of it.
     let change = TargetChange {
-        state: Some(targets::DRAINING.into()),
+        state: Some(TargetState::Draining),
         ..TargetChange::default()
     };
     if let Err(e) = job.update(change).await {
@@ -271,6 +278,7 @@ fn container_name(plan: &Plan) -> String {
     let deployment: String = plan
         .deployment
         .id
+        .as_str()
         .chars()
         .filter(char::is_ascii_hexdigit)
         .take(8)
@@ -398,7 +406,11 @@ async fn start(
         let command = docker::run_command(&RunSpec {
             name: container,
             env_file: &paths.env_file,
-            ids: (&plan.app.id, &plan.deployment.id, &job.target.id),
+            ids: (
+                plan.app.id.as_str(),
+                plan.deployment.id.as_str(),
+                job.target.id.as_str(),
+            ),
             labels: &spec.labels,
             restart: &spec.restart_policy,
             limits: &spec.limits,
@@ -435,7 +447,7 @@ async fn start(
 /// secrets, the env file and the registry login; the old container keeps
 /// serving. Problems are logged (the failure is already the job's reason).
 async fn clean_up(job: TargetJob<'_>, session: &Session, progress: &Progress) {
-    let Some(paths) = TargetPaths::of(&job.target.id) else {
+    let Some(paths) = TargetPaths::of(job.target.id.as_str()) else {
         return;
     };
     let mut problems = Vec::new();

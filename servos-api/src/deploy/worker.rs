@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::store::deployments::{self, DeploymentRow};
+use crate::store::ids::{DeploymentId, WorkerName};
 use crate::store::{self, tx};
 
 use super::run::{self, WorkerContext};
@@ -101,22 +102,22 @@ impl Drop for Engine {
 /// A job a worker of this process is running.
 #[derive(Debug, Clone)]
 struct RunningJob {
-    worker: String,
-    deployment_id: String,
+    worker: WorkerName,
+    deployment_id: DeploymentId,
 }
 
 /// The jobs this process's workers are running, by worker name.
 #[derive(Debug, Clone, Default)]
-struct RunningJobs(Arc<Mutex<HashMap<String, String>>>);
+struct RunningJobs(Arc<Mutex<HashMap<WorkerName, DeploymentId>>>);
 
 impl RunningJobs {
     /// Records that `worker` runs deployment `id`.
-    fn insert(&self, worker: &str, id: &str) {
-        self.lock().insert(worker.to_owned(), id.to_owned());
+    fn insert(&self, worker: &WorkerName, id: &DeploymentId) {
+        self.lock().insert(worker.clone(), id.clone());
     }
 
     /// Records that `worker` runs nothing.
-    fn remove(&self, worker: &str) {
+    fn remove(&self, worker: &WorkerName) {
         self.lock().remove(worker);
     }
 
@@ -131,7 +132,7 @@ impl RunningJobs {
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerName, DeploymentId>> {
         // A worker that panicked left the map whole: each change is one call.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -162,7 +163,7 @@ async fn pool(
     tracing::info!(workers = ctx.settings.workers, "deploy workers started");
     let mut workers = JoinSet::new();
     for (n, counted) in alive.into_iter().enumerate() {
-        let name = format!("{tag}/{n}");
+        let name = WorkerName::from(format!("{tag}/{n}"));
         workers.spawn(work(
             ctx.clone(),
             name,
@@ -220,7 +221,7 @@ fn release_lease(state: &AppState, job: &RunningJob) -> Result<usize, ServiceErr
 /// running when told so runs on (the pool decides how long).
 async fn work(
     ctx: Arc<WorkerContext>,
-    name: String,
+    name: WorkerName,
     mut stopped: watch::Receiver<bool>,
     running: RunningJobs,
     _alive: Alive,
@@ -253,9 +254,12 @@ async fn work(
 /// Takes over an expired job, else claims a queued one, in one write
 /// transaction. A claim that loses a race on PostgreSQL (another replica
 /// started a job of the same application first) finds nothing this time.
-async fn next_job(state: &AppState, worker: &str) -> Result<Option<DeploymentRow>, ServiceError> {
+async fn next_job(
+    state: &AppState,
+    worker: &WorkerName,
+) -> Result<Option<DeploymentRow>, ServiceError> {
     let lease = state.config.deploy.lease;
-    let worker = worker.to_owned();
+    let worker = worker.clone();
     state
         .db(move |conn| {
             let claimed = tx::write(conn, |conn| {

@@ -13,6 +13,7 @@ use actix_web::{web, Error, HttpMessage as _, ResponseError as _};
 use crate::accounts::principal::Principal;
 use crate::accounts::role::Role;
 use crate::accounts::{failures, sessions, tokens};
+use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent};
 use crate::error::ServiceError;
 use crate::http::error::ApiError;
@@ -70,7 +71,7 @@ async fn authorize(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> 
         let event = AuditEvent::on(
             principal.actor(),
             "access.denied",
-            "route",
+            TargetType::Route,
             format!("{} {pattern}", req.method()),
         );
         state

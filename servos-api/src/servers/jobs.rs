@@ -6,11 +6,13 @@
 //! or checked, which also removes what deleted applications left there.
 
 use crate::apps::removal;
+use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::proxy::caddy;
 use crate::ssh::{self, Session, SshError};
 use crate::state::AppState;
+use crate::store::ids::ServerId;
 use crate::store::{self, servers};
 
 use super::{ssh_failure, target, Purpose};
@@ -18,7 +20,7 @@ use super::{ssh_failure, target, Purpose};
 /// Opens an authenticated session to server `id`, which must be
 /// commissioned (pinned). The error says why, naming both fingerprints
 /// when the host key changed.
-pub async fn connect(state: &AppState, id: &str) -> Result<Session, ServiceError> {
+pub async fn connect(state: &AppState, id: &ServerId) -> Result<Session, ServiceError> {
     let target = target(state, id, &Purpose::Check).await?;
     match ssh::connect(&target, state.config.ssh_timeouts).await {
         Ok(session) => Ok(session),
@@ -31,7 +33,7 @@ pub async fn connect(state: &AppState, id: &str) -> Result<Session, ServiceError
                         let event = AuditEvent::on(
                             Actor::System,
                             "server.host_key_mismatch",
-                            "server",
+                            TargetType::Server,
                             &id,
                         )
                         .with_fields(vec!["pending_fingerprint", "status"]);
@@ -52,14 +54,14 @@ pub(super) async fn prepare_for_apps(
     state: &AppState,
     origin: &Origin,
     actor: &Actor,
-    id: &str,
+    id: &ServerId,
     session: &Session,
     check: &super::checks::Check,
 ) -> Option<String> {
     if check.status != "ready" {
         return None;
     }
-    let id = id.to_owned();
+    let id = id.clone();
     let runs_apps = state
         .db(move |conn| Ok(servers::find_live(conn, &id)?))
         .await

@@ -10,11 +10,13 @@ pub mod jobs;
 use std::collections::BTreeMap;
 
 use crate::accounts::principal::Principal;
+use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::credentials::{ssh_keys as key_service, validate};
 use crate::error::ServiceError;
 use crate::ssh::{self, SshError, Target};
 use crate::state::AppState;
+use crate::store::ids::ServerId;
 use crate::store::servers::{self, ServerCheckRow, ServerRow};
 use crate::store::{self, ssh_keys};
 
@@ -106,7 +108,7 @@ pub async fn create(
             }
             let now = store::now();
             let row = ServerRow {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: ServerId::random(),
                 name,
                 address,
                 port: i32::from(new.port),
@@ -122,16 +124,17 @@ pub async fn create(
                 deleted_at: None,
             };
             servers::insert(conn, &row)?;
-            let event = AuditEvent::on(admin.actor(), "server.created", "server", &row.id)
-                .with_fields(vec![
-                    "name",
-                    "address",
-                    "port",
-                    "ssh_user",
-                    "ssh_key_id",
-                    "roles",
-                    "labels",
-                ]);
+            let event =
+                AuditEvent::on(admin.actor(), "server.created", TargetType::Server, &row.id)
+                    .with_fields(vec![
+                        "name",
+                        "address",
+                        "port",
+                        "ssh_user",
+                        "ssh_key_id",
+                        "roles",
+                        "labels",
+                    ]);
             Ok((row, event))
         })
         .await
@@ -157,7 +160,7 @@ pub async fn list(
 /// One live server with its newest check.
 pub async fn get(
     state: &AppState,
-    id: String,
+    id: ServerId,
 ) -> Result<(ServerRow, Option<ServerCheckRow>), ServiceError> {
     state
         .db(move |conn| {
@@ -171,7 +174,7 @@ pub async fn get(
 /// The newest `limit` checks of a server, newest first.
 pub async fn recent_checks(
     state: &AppState,
-    id: String,
+    id: ServerId,
     limit: i64,
 ) -> Result<Vec<ServerCheckRow>, ServiceError> {
     state
@@ -184,13 +187,13 @@ pub async fn delete(
     state: &AppState,
     origin: Origin,
     admin: Principal,
-    id: String,
+    id: ServerId,
 ) -> Result<(), ServiceError> {
     state
         .soft_delete(
             origin,
             admin.actor(),
-            ("server", "server.deleted"),
+            (TargetType::Server, "server.deleted"),
             servers::soft_delete,
             id,
         )
@@ -219,7 +222,11 @@ impl Purpose {
 }
 
 /// The connection target of a server, its key opened from the vault.
-async fn target(state: &AppState, id: &str, purpose: &Purpose) -> Result<Target, ServiceError> {
+async fn target(
+    state: &AppState,
+    id: &ServerId,
+    purpose: &Purpose,
+) -> Result<Target, ServiceError> {
     let vault = state.vault.clone();
     let id = id.to_owned();
     let purpose = purpose.clone();
@@ -265,7 +272,7 @@ async fn connect_and_check(
     state: &AppState,
     origin: Origin,
     caller: Principal,
-    id: String,
+    id: ServerId,
     purpose: Purpose,
 ) -> Result<ServerCheckRow, ServiceError> {
     let target = target(state, &id, &purpose).await?;
@@ -302,8 +309,13 @@ async fn connect_and_check(
             let now = store::now();
             let event = if let Some(presented) = &mismatch {
                 servers::mark_host_key_changed(conn, &id, presented, now)?;
-                AuditEvent::on(caller.actor(), "server.host_key_mismatch", "server", &id)
-                    .with_fields(vec!["pending_fingerprint", "status"])
+                AuditEvent::on(
+                    caller.actor(),
+                    "server.host_key_mismatch",
+                    TargetType::Server,
+                    &id,
+                )
+                .with_fields(vec!["pending_fingerprint", "status"])
             } else if let Some(fingerprint) = &trusted {
                 if matches!(purpose, Purpose::Confirm(_)) {
                     servers::set_pin(conn, &id, Some(fingerprint), now)?;
@@ -316,10 +328,11 @@ async fn connect_and_check(
                         ));
                     }
                 }
-                AuditEvent::on(caller.actor(), action, "server", &id)
+                AuditEvent::on(caller.actor(), action, TargetType::Server, &id)
                     .with_fields(vec!["host_key_fingerprint", "status"])
             } else {
-                AuditEvent::on(caller.actor(), action, "server", &id).with_fields(vec!["status"])
+                AuditEvent::on(caller.actor(), action, TargetType::Server, &id)
+                    .with_fields(vec!["status"])
             };
             // Last, so the check's status is the server's status.
             servers::record_check(conn, &stored)?;
@@ -337,7 +350,7 @@ pub async fn commission(
     state: &AppState,
     origin: Origin,
     admin: Principal,
-    id: String,
+    id: ServerId,
 ) -> Result<ServerCheckRow, ServiceError> {
     connect_and_check(state, origin, admin, id, Purpose::Commission).await
 }
@@ -347,7 +360,7 @@ pub async fn check(
     state: &AppState,
     origin: Origin,
     caller: Principal,
-    id: String,
+    id: ServerId,
 ) -> Result<ServerCheckRow, ServiceError> {
     connect_and_check(state, origin, caller, id, Purpose::Check).await
 }
@@ -357,7 +370,7 @@ pub async fn confirm_host_key(
     state: &AppState,
     origin: Origin,
     admin: Principal,
-    id: String,
+    id: ServerId,
     fingerprint: String,
 ) -> Result<ServerCheckRow, ServiceError> {
     if !fingerprint.starts_with("SHA256:") {
@@ -374,16 +387,23 @@ pub async fn reset_host_key(
     state: &AppState,
     origin: Origin,
     admin: Principal,
-    id: String,
+    id: ServerId,
 ) -> Result<(), ServiceError> {
     state
         .audited(origin, move |conn| {
             servers::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
             servers::set_pin(conn, &id, None, store::now())?;
-            let event =
-                AuditEvent::on(admin.actor(), "server.host_key_reset", "server", &id).with_fields(
-                    vec!["host_key_fingerprint", "pending_fingerprint", "status"],
-                );
+            let event = AuditEvent::on(
+                admin.actor(),
+                "server.host_key_reset",
+                TargetType::Server,
+                &id,
+            )
+            .with_fields(vec![
+                "host_key_fingerprint",
+                "pending_fingerprint",
+                "status",
+            ]);
             Ok(((), event))
         })
         .await

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::ids::UserId;
 use super::schema::{api_tokens, users};
 use super::users::UserRow;
 use super::DbConn;
@@ -14,7 +15,7 @@ pub struct ApiTokenRow {
     /// UUID.
     pub id: String,
     /// Owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Operator-chosen label.
     pub name: String,
     /// SHA-256 (hex) of the token.
@@ -64,13 +65,13 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ApiTokenRow>> {
 }
 
 /// Tokens, newest first; all users' when `user_id` is `None`.
-pub fn list(conn: &mut DbConn, user_id: Option<&str>) -> QueryResult<Vec<ApiTokenRow>> {
+pub fn list(conn: &mut DbConn, user_id: Option<&UserId>) -> QueryResult<Vec<ApiTokenRow>> {
     let mut query = api_tokens::table
         .select(ApiTokenRow::as_select())
         .order((api_tokens::created_at.desc(), api_tokens::id.asc()))
         .into_boxed();
     if let Some(user_id) = user_id {
-        query = query.filter(api_tokens::user_id.eq(user_id.to_owned()));
+        query = query.filter(api_tokens::user_id.eq(user_id.clone()));
     }
     query.load(conn)
 }
@@ -94,7 +95,11 @@ pub fn revoke(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<us
 }
 
 /// Revokes every unrevoked token of a user.
-pub fn revoke_for_user(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn revoke_for_user(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         api_tokens::table
             .filter(api_tokens::user_id.eq(user_id))

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::ids::{AppId, ServerId};
 use super::schema::{app_servers, apps, env_sets, servers};
 use super::DbConn;
 
@@ -11,7 +12,7 @@ use super::DbConn;
 #[diesel(table_name = apps, treat_none_as_null = true)]
 pub struct AppRow {
     /// UUID.
-    pub id: String,
+    pub id: AppId,
     /// Unique name among live applications.
     pub name: String,
     /// Docker image reference.
@@ -62,7 +63,7 @@ pub fn update(conn: &mut DbConn, row: &AppRow) -> QueryResult<usize> {
 }
 
 /// A live application by id, with the current version of its environment.
-pub fn find_live(conn: &mut DbConn, id: &str) -> QueryResult<Option<(AppRow, i64)>> {
+pub fn find_live(conn: &mut DbConn, id: &AppId) -> QueryResult<Option<(AppRow, i64)>> {
     apps::table
         .inner_join(env_sets::table)
         .filter(apps::id.eq(id))
@@ -73,7 +74,7 @@ pub fn find_live(conn: &mut DbConn, id: &str) -> QueryResult<Option<(AppRow, i64
 }
 
 /// Which of `ids` name deleted applications.
-pub fn deleted_among(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<String>> {
+pub fn deleted_among(conn: &mut DbConn, ids: &[AppId]) -> QueryResult<Vec<AppId>> {
     apps::table
         .filter(apps::id.eq_any(ids))
         .filter(apps::deleted_at.is_not_null())
@@ -93,7 +94,7 @@ pub fn list_live(conn: &mut DbConn) -> QueryResult<Vec<(AppRow, i64)>> {
 }
 
 /// True when a live application other than `except` has this name.
-pub fn name_taken(conn: &mut DbConn, name: &str, except: &str) -> QueryResult<bool> {
+pub fn name_taken(conn: &mut DbConn, name: &str, except: &AppId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         apps::table
             .filter(apps::name.eq(name))
@@ -104,7 +105,7 @@ pub fn name_taken(conn: &mut DbConn, name: &str, except: &str) -> QueryResult<bo
 }
 
 /// True when a live application other than `except` serves this domain.
-pub fn domain_taken(conn: &mut DbConn, domain: &str, except: &str) -> QueryResult<bool> {
+pub fn domain_taken(conn: &mut DbConn, domain: &str, except: &AppId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         apps::table
             .filter(apps::domain.eq(domain))
@@ -115,7 +116,7 @@ pub fn domain_taken(conn: &mut DbConn, domain: &str, except: &str) -> QueryResul
 }
 
 /// Makes `server_ids` the application's target servers.
-pub fn set_servers(conn: &mut DbConn, app_id: &str, server_ids: &[String]) -> QueryResult<()> {
+pub fn set_servers(conn: &mut DbConn, app_id: &AppId, server_ids: &[ServerId]) -> QueryResult<()> {
     diesel::delete(app_servers::table.filter(app_servers::app_id.eq(app_id))).execute(conn)?;
     for server_id in server_ids {
         diesel::insert_into(app_servers::table)
@@ -129,7 +130,7 @@ pub fn set_servers(conn: &mut DbConn, app_id: &str, server_ids: &[String]) -> Qu
 }
 
 /// The live target servers of one application, by id.
-pub fn server_ids(conn: &mut DbConn, app_id: &str) -> QueryResult<Vec<String>> {
+pub fn server_ids(conn: &mut DbConn, app_id: &AppId) -> QueryResult<Vec<ServerId>> {
     app_servers::table
         .inner_join(servers::table)
         .filter(app_servers::app_id.eq(app_id))
@@ -140,7 +141,7 @@ pub fn server_ids(conn: &mut DbConn, app_id: &str) -> QueryResult<Vec<String>> {
 }
 
 /// The live target servers of every live application: (app id, server id).
-pub fn all_server_ids(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
+pub fn all_server_ids(conn: &mut DbConn) -> QueryResult<Vec<(AppId, ServerId)>> {
     app_servers::table
         .inner_join(servers::table)
         .inner_join(apps::table)
@@ -153,7 +154,7 @@ pub fn all_server_ids(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
 
 /// Soft-deletes a live application and the environment set it owns (whose
 /// versions stay for the deployments that used them).
-pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn soft_delete(conn: &mut DbConn, id: &AppId, now: NaiveDateTime) -> QueryResult<usize> {
     let env_set_id: Option<String> = apps::table
         .filter(apps::id.eq(id))
         .filter(apps::deleted_at.is_null())

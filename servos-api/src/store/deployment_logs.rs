@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::ids::{DeploymentId, ServerId};
 use super::schema::deployment_logs;
 use super::DbConn;
 
@@ -12,11 +13,11 @@ use super::DbConn;
 #[diesel(table_name = deployment_logs)]
 pub struct LogRow {
     /// The deployment.
-    pub deployment_id: String,
+    pub deployment_id: DeploymentId,
     /// Line number within the deployment, from 1.
     pub seq: i64,
     /// The server the line is about, if any.
-    pub server_id: Option<String>,
+    pub server_id: Option<ServerId>,
     /// When it was written.
     pub at: NaiveDateTime,
     /// The text (never a secret value).
@@ -32,7 +33,7 @@ pub fn append(conn: &mut DbConn, row: &LogRow) -> QueryResult<()> {
 }
 
 /// The number of the last line of a deployment (0 when it has none).
-pub fn last_seq(conn: &mut DbConn, deployment_id: &str) -> QueryResult<i64> {
+pub fn last_seq(conn: &mut DbConn, deployment_id: &DeploymentId) -> QueryResult<i64> {
     deployment_logs::table
         .filter(deployment_logs::deployment_id.eq(deployment_id))
         .select(diesel::dsl::max(deployment_logs::seq))
@@ -43,7 +44,7 @@ pub fn last_seq(conn: &mut DbConn, deployment_id: &str) -> QueryResult<i64> {
 /// Lines after `after_seq`, in order, at most `limit`.
 pub fn after(
     conn: &mut DbConn,
-    deployment_id: &str,
+    deployment_id: &DeploymentId,
     after_seq: i64,
     limit: i64,
 ) -> QueryResult<Vec<LogRow>> {

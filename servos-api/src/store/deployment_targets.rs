@@ -5,40 +5,23 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::ids::{AppId, DeploymentId, ServerId, TargetId};
 use super::schema::deployment_targets;
+use super::states::TargetState;
 use super::DbConn;
-
-/// Not started on this server yet.
-pub const PENDING: &str = "pending";
-/// Logging in to the registry and pulling.
-pub const PULLING: &str = "pulling";
-/// Writing the environment and starting the container.
-pub const STARTING: &str = "starting";
-/// Health-checking the new container.
-pub const CHECKING: &str = "checking";
-/// Pointing the proxy at the new container.
-pub const SWITCHING: &str = "switching";
-/// The proxy serves the new container; the old one is drained and removed.
-pub const DRAINING: &str = "draining";
-/// The new container serves.
-pub const SUCCEEDED: &str = "succeeded";
-/// Failed; the old container (if any) still serves.
-pub const FAILED: &str = "failed";
-/// Stopped by a cancel before the switch; the old container still serves.
-pub const CANCELLED: &str = "cancelled";
 
 /// A stored target.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = deployment_targets)]
 pub struct TargetRow {
     /// UUID; also names the files the deployment writes on the server.
-    pub id: String,
+    pub id: TargetId,
     /// The deployment.
-    pub deployment_id: String,
+    pub deployment_id: DeploymentId,
     /// The server.
-    pub server_id: String,
-    /// Step reached (see the constants of this module).
-    pub state: String,
+    pub server_id: ServerId,
+    /// Step reached.
+    pub state: TargetState,
     /// The new container's name.
     pub container: Option<String>,
     /// The loopback port on the server that the new container publishes.
@@ -61,7 +44,7 @@ pub struct TargetRow {
 impl TargetRow {
     /// True once it ended on this server.
     pub fn is_finished(&self) -> bool {
-        matches!(self.state.as_str(), SUCCEEDED | FAILED | CANCELLED)
+        self.state.is_finished()
     }
 }
 
@@ -100,7 +83,7 @@ impl TargetTimings {
 #[diesel(table_name = deployment_targets)]
 pub struct TargetChange {
     /// New step.
-    pub state: Option<String>,
+    pub state: Option<TargetState>,
     /// Container name.
     pub container: Option<String>,
     /// Published port.
@@ -127,7 +110,10 @@ pub fn insert(conn: &mut DbConn, row: &TargetRow) -> QueryResult<()> {
 }
 
 /// The targets of a deployment, by server id.
-pub fn of_deployment(conn: &mut DbConn, deployment_id: &str) -> QueryResult<Vec<TargetRow>> {
+pub fn of_deployment(
+    conn: &mut DbConn,
+    deployment_id: &DeploymentId,
+) -> QueryResult<Vec<TargetRow>> {
     deployment_targets::table
         .filter(deployment_targets::deployment_id.eq(deployment_id))
         .order(deployment_targets::server_id.asc())
@@ -138,7 +124,7 @@ pub fn of_deployment(conn: &mut DbConn, deployment_id: &str) -> QueryResult<Vec<
 /// Applies `change` to target `id`.
 pub fn update(
     conn: &mut DbConn,
-    id: &str,
+    id: &TargetId,
     change: &TargetChange,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -149,10 +135,10 @@ pub fn update(
 
 /// Puts an unfinished target back to `pending`, forgetting the container a
 /// stopped attempt started (recovery removed it).
-pub fn reset(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn reset(conn: &mut DbConn, id: &TargetId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(deployment_targets::table.filter(deployment_targets::id.eq(id)))
         .set((
-            deployment_targets::state.eq(PENDING),
+            deployment_targets::state.eq(TargetState::Pending),
             deployment_targets::container.eq(None::<String>),
             deployment_targets::host_port.eq(None::<i32>),
             deployment_targets::updated_at.eq(now),
@@ -164,13 +150,13 @@ pub fn reset(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usi
 /// `server_id` ran, if any.
 pub fn succeeded_image(
     conn: &mut DbConn,
-    deployment_id: &str,
-    server_id: &str,
+    deployment_id: &DeploymentId,
+    server_id: &ServerId,
 ) -> QueryResult<Option<String>> {
     deployment_targets::table
         .filter(deployment_targets::deployment_id.eq(deployment_id))
         .filter(deployment_targets::server_id.eq(server_id))
-        .filter(deployment_targets::state.eq(SUCCEEDED))
+        .filter(deployment_targets::state.eq(TargetState::Succeeded))
         .select(deployment_targets::image_digest)
         .first::<Option<String>>(conn)
         .optional()
@@ -179,7 +165,7 @@ pub fn succeeded_image(
 
 /// Every server where a deployment of application `app_id` had a target,
 /// by id: the servers the application may have left something on.
-pub fn servers_of_app(conn: &mut DbConn, app_id: &str) -> QueryResult<Vec<String>> {
+pub fn servers_of_app(conn: &mut DbConn, app_id: &AppId) -> QueryResult<Vec<ServerId>> {
     use super::schema::deployments;
     deployment_targets::table
         .inner_join(deployments::table)

@@ -7,19 +7,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::ids::{AppId, DeploymentId, WorkerName};
 use super::schema::deployments;
+use super::states::DeploymentState::{self, Cancelled, Queued, Running, Succeeded};
 use super::DbConn;
-
-/// Waiting for a worker.
-pub const QUEUED: &str = "queued";
-/// Claimed by a worker that holds its lease.
-pub const RUNNING: &str = "running";
-/// Every server runs the new version.
-pub const SUCCEEDED: &str = "succeeded";
-/// Ended with an error (its reason says which).
-pub const FAILED: &str = "failed";
-/// Cancelled before it ended.
-pub const CANCELLED: &str = "cancelled";
 
 /// How many queued jobs one claim looks at.
 const CLAIM_WINDOW: i64 = 16;
@@ -29,27 +20,27 @@ const CLAIM_WINDOW: i64 = 16;
 #[diesel(table_name = deployments)]
 pub struct DeploymentRow {
     /// UUID.
-    pub id: String,
+    pub id: DeploymentId,
     /// The application.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The image as requested.
     pub image: String,
     /// What the image resolved to after the pull.
     pub image_digest: Option<String>,
     /// The environment version deployed.
     pub env_version: i64,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub state: String,
+    /// Where it stands.
+    pub state: DeploymentState,
     /// Why it failed or was cancelled.
     pub reason: Option<String>,
     /// The deployment this one rolls back to.
-    pub rollback_of: Option<String>,
+    pub rollback_of: Option<DeploymentId>,
     /// Who asked for it (`user:<id>`, `api_token:<id>`, `system`).
     pub requested_by: String,
     /// A cancel was asked for while it ran.
     pub cancel_requested: bool,
     /// The worker holding it.
-    pub worker: Option<String>,
+    pub worker: Option<WorkerName>,
     /// Until when the worker's claim holds.
     pub lease_until: Option<NaiveDateTime>,
     /// How many times a worker started it.
@@ -65,7 +56,7 @@ pub struct DeploymentRow {
 impl DeploymentRow {
     /// True once it ended (succeeded, failed or cancelled).
     pub fn is_finished(&self) -> bool {
-        matches!(self.state.as_str(), SUCCEEDED | FAILED | CANCELLED)
+        self.state.is_finished()
     }
 }
 
@@ -78,7 +69,7 @@ pub fn insert(conn: &mut DbConn, row: &DeploymentRow) -> QueryResult<()> {
 }
 
 /// A deployment by id.
-pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<DeploymentRow>> {
+pub fn find(conn: &mut DbConn, id: &DeploymentId) -> QueryResult<Option<DeploymentRow>> {
     deployments::table
         .filter(deployments::id.eq(id))
         .select(DeploymentRow::as_select())
@@ -90,9 +81,9 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<DeploymentRow>> {
 #[derive(Debug, Clone, Default)]
 pub struct DeploymentFilter {
     /// Only this application's.
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     /// Only older than this deployment (paging cursor: its time and id).
-    pub before: Option<(NaiveDateTime, String)>,
+    pub before: Option<(NaiveDateTime, DeploymentId)>,
 }
 
 /// Deployments matching `filter`, newest first, at most `limit`.
@@ -119,13 +110,13 @@ pub fn list(
     query.load(conn)
 }
 
-/// Every state a deployment can be in.
-pub const STATES: [&str; 5] = [QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED];
-
 /// The newest deployment in one of `states` of every application that has
 /// one. One query (a correlated `NOT EXISTS` on the `(app_id, created_at)`
 /// index), for pages that list many applications.
-pub fn newest_per_app(conn: &mut DbConn, states: &[&str]) -> QueryResult<Vec<DeploymentRow>> {
+pub fn newest_per_app(
+    conn: &mut DbConn,
+    states: &[DeploymentState],
+) -> QueryResult<Vec<DeploymentRow>> {
     let newer = diesel::alias!(deployments as newer);
     let newer_ones = newer
         .select(newer.field(deployments::id))
@@ -148,10 +139,10 @@ pub fn newest_per_app(conn: &mut DbConn, states: &[&str]) -> QueryResult<Vec<Dep
 }
 
 /// The newest succeeded deployment of application `app_id`, if any.
-pub fn last_succeeded(conn: &mut DbConn, app_id: &str) -> QueryResult<Option<DeploymentRow>> {
+pub fn last_succeeded(conn: &mut DbConn, app_id: &AppId) -> QueryResult<Option<DeploymentRow>> {
     deployments::table
         .filter(deployments::app_id.eq(app_id))
-        .filter(deployments::state.eq(SUCCEEDED))
+        .filter(deployments::state.eq(Succeeded))
         .order((deployments::created_at.desc(), deployments::id.desc()))
         .select(DeploymentRow::as_select())
         .first(conn)
@@ -163,8 +154,11 @@ pub fn last_succeeded(conn: &mut DbConn, app_id: &str) -> QueryResult<Option<Dep
 macro_rules! locked_ids {
     ($conn:expr, $candidates:expr) => {
         match $conn {
-            DbConn::Pg(pg) => $candidates.for_update().skip_locked().load::<String>(pg),
-            DbConn::Sqlite(sqlite) => $candidates.load::<String>(sqlite),
+            DbConn::Pg(pg) => $candidates
+                .for_update()
+                .skip_locked()
+                .load::<DeploymentId>(pg),
+            DbConn::Sqlite(sqlite) => $candidates.load::<DeploymentId>(sqlite),
         }
     };
 }
@@ -174,12 +168,12 @@ macro_rules! locked_ids {
 /// until `lease_until`. `None` when there is nothing to claim.
 pub fn claim_next(
     conn: &mut DbConn,
-    worker: &str,
+    worker: &WorkerName,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
 ) -> QueryResult<Option<DeploymentRow>> {
     let candidates = deployments::table
-        .filter(deployments::state.eq(QUEUED))
+        .filter(deployments::state.eq(Queued))
         .order((deployments::created_at.asc(), deployments::id.asc()))
         .select(deployments::id)
         .limit(CLAIM_WINDOW);
@@ -188,16 +182,16 @@ pub fn claim_next(
         let Some(job) = find(conn, &id)? else {
             continue;
         };
-        if job.state != QUEUED || blocked(conn, &job)? {
+        if job.state != Queued || blocked(conn, &job)? {
             continue;
         }
         let claimed = diesel::update(
             deployments::table
                 .filter(deployments::id.eq(&id))
-                .filter(deployments::state.eq(QUEUED)),
+                .filter(deployments::state.eq(Queued)),
         )
         .set((
-            deployments::state.eq(RUNNING),
+            deployments::state.eq(Running),
             deployments::worker.eq(Some(worker)),
             deployments::lease_until.eq(Some(lease_until)),
             deployments::attempt.eq(deployments::attempt + 1),
@@ -217,7 +211,7 @@ fn blocked(conn: &mut DbConn, job: &DeploymentRow) -> QueryResult<bool> {
     let running = diesel::select(diesel::dsl::exists(
         deployments::table
             .filter(deployments::app_id.eq(&job.app_id))
-            .filter(deployments::state.eq(RUNNING)),
+            .filter(deployments::state.eq(Running)),
     ))
     .get_result::<bool>(conn)?;
     if running {
@@ -226,7 +220,7 @@ fn blocked(conn: &mut DbConn, job: &DeploymentRow) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         deployments::table
             .filter(deployments::app_id.eq(&job.app_id))
-            .filter(deployments::state.eq(QUEUED))
+            .filter(deployments::state.eq(Queued))
             .filter(
                 deployments::created_at
                     .lt(job.created_at)
@@ -243,12 +237,12 @@ fn blocked(conn: &mut DbConn, job: &DeploymentRow) -> QueryResult<bool> {
 /// `lease_until`, counting a new attempt.
 pub fn take_over_expired(
     conn: &mut DbConn,
-    worker: &str,
+    worker: &WorkerName,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
 ) -> QueryResult<Option<DeploymentRow>> {
     let candidates = deployments::table
-        .filter(deployments::state.eq(RUNNING))
+        .filter(deployments::state.eq(Running))
         .filter(deployments::lease_until.lt(now))
         .order(deployments::lease_until.asc())
         .select(deployments::id)
@@ -258,7 +252,7 @@ pub fn take_over_expired(
         let taken = diesel::update(
             deployments::table
                 .filter(deployments::id.eq(&id))
-                .filter(deployments::state.eq(RUNNING))
+                .filter(deployments::state.eq(Running))
                 .filter(deployments::lease_until.lt(now)),
         )
         .set((
@@ -278,14 +272,14 @@ pub fn take_over_expired(
 /// no longer holds it, else whether a cancel was asked for.
 pub fn renew_lease(
     conn: &mut DbConn,
-    id: &str,
-    worker: &str,
+    id: &DeploymentId,
+    worker: &WorkerName,
     lease_until: NaiveDateTime,
 ) -> QueryResult<Option<bool>> {
     let renewed = diesel::update(
         deployments::table
             .filter(deployments::id.eq(id))
-            .filter(deployments::state.eq(RUNNING))
+            .filter(deployments::state.eq(Running))
             .filter(deployments::worker.eq(worker)),
     )
     .set(deployments::lease_until.eq(Some(lease_until)))
@@ -302,8 +296,8 @@ pub fn renew_lease(
 
 /// Deployment `id` while it is running and `worker` holds it.
 #[diesel::dsl::auto_type(no_type_alias)]
-fn held_by<'a>(id: &'a str, worker: &'a str) -> _ {
-    let running: &'static str = RUNNING;
+fn held_by<'a>(id: &'a DeploymentId, worker: &'a WorkerName) -> _ {
+    let running: DeploymentState = Running;
     deployments::table
         .filter(deployments::id.eq(id))
         .filter(deployments::state.eq(running))
@@ -314,8 +308,8 @@ fn held_by<'a>(id: &'a str, worker: &'a str) -> _ {
 /// any worker takes the job over at once; 0 when `worker` no longer holds it.
 pub fn release_lease(
     conn: &mut DbConn,
-    id: &str,
-    worker: &str,
+    id: &DeploymentId,
+    worker: &WorkerName,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(held_by(id, worker))
@@ -326,9 +320,9 @@ pub fn release_lease(
 /// Ends a running deployment that `worker` holds; 0 when it does not.
 pub fn finish(
     conn: &mut DbConn,
-    id: &str,
-    worker: &str,
-    state: &str,
+    id: &DeploymentId,
+    worker: &WorkerName,
+    state: DeploymentState,
     reason: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -337,7 +331,7 @@ pub fn finish(
             deployments::state.eq(state),
             deployments::reason.eq(reason),
             deployments::finished_at.eq(Some(now)),
-            deployments::worker.eq(None::<String>),
+            deployments::worker.eq(None::<WorkerName>),
             deployments::lease_until.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)
@@ -346,17 +340,17 @@ pub fn finish(
 /// Cancels a queued deployment at once; 0 when it is no longer queued.
 pub fn cancel_queued(
     conn: &mut DbConn,
-    id: &str,
+    id: &DeploymentId,
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(
         deployments::table
             .filter(deployments::id.eq(id))
-            .filter(deployments::state.eq(QUEUED)),
+            .filter(deployments::state.eq(Queued)),
     )
     .set((
-        deployments::state.eq(CANCELLED),
+        deployments::state.eq(Cancelled),
         deployments::cancel_requested.eq(true),
         deployments::reason.eq(Some(reason)),
         deployments::finished_at.eq(Some(now)),
@@ -365,18 +359,18 @@ pub fn cancel_queued(
 }
 
 /// Asks the worker running a deployment to stop; 0 when it is not running.
-pub fn request_cancel(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+pub fn request_cancel(conn: &mut DbConn, id: &DeploymentId) -> QueryResult<usize> {
     diesel::update(
         deployments::table
             .filter(deployments::id.eq(id))
-            .filter(deployments::state.eq(RUNNING)),
+            .filter(deployments::state.eq(Running)),
     )
     .set(deployments::cancel_requested.eq(true))
     .execute(conn)
 }
 
 /// Records the digest the image resolved to, unless one is recorded.
-pub fn set_image_digest(conn: &mut DbConn, id: &str, digest: &str) -> QueryResult<usize> {
+pub fn set_image_digest(conn: &mut DbConn, id: &DeploymentId, digest: &str) -> QueryResult<usize> {
     diesel::update(
         deployments::table
             .filter(deployments::id.eq(id))
@@ -387,10 +381,10 @@ pub fn set_image_digest(conn: &mut DbConn, id: &str, digest: &str) -> QueryResul
 }
 
 /// The oldest queued or running deployment of application `app_id`, if any.
-pub fn active_of_app(conn: &mut DbConn, app_id: &str) -> QueryResult<Option<DeploymentRow>> {
+pub fn active_of_app(conn: &mut DbConn, app_id: &AppId) -> QueryResult<Option<DeploymentRow>> {
     deployments::table
         .filter(deployments::app_id.eq(app_id))
-        .filter(deployments::state.eq_any([QUEUED, RUNNING]))
+        .filter(deployments::state.eq_any([Queued, Running]))
         .order((deployments::created_at.asc(), deployments::id.asc()))
         .select(DeploymentRow::as_select())
         .first(conn)

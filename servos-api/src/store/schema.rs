@@ -309,4 +309,6 @@ diesel::table! {
 
 diesel::joinable!(deployment_targets -> deployments (deployment_id));
 diesel::joinable!(deployment_logs -> deployments (deployment_id));
+diesel::joinable!(deployments -> apps (app_id));
+diesel::allow_tables_to_appear_in_same_query!(deployments, apps);
 diesel::allow_tables_to_appear_in_same_query!(deployments, deployment_targets, deployment_logs);

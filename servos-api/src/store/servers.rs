@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::ids::ServerId;
 use super::schema::{server_checks, servers};
 use super::DbConn;
 
@@ -11,7 +12,7 @@ use super::DbConn;
 #[diesel(table_name = servers)]
 pub struct ServerRow {
     /// UUID.
-    pub id: String,
+    pub id: ServerId,
     /// Unique name among live servers.
     pub name: String,
     /// Host name or IP.
@@ -47,7 +48,7 @@ pub struct ServerCheckRow {
     /// UUID.
     pub id: String,
     /// The server.
-    pub server_id: String,
+    pub server_id: ServerId,
     /// When.
     pub at: NaiveDateTime,
     /// Status it found.
@@ -71,7 +72,7 @@ pub fn insert(conn: &mut DbConn, row: &ServerRow) -> QueryResult<()> {
 }
 
 /// A live server by id.
-pub fn find_live(conn: &mut DbConn, id: &str) -> QueryResult<Option<ServerRow>> {
+pub fn find_live(conn: &mut DbConn, id: &ServerId) -> QueryResult<Option<ServerRow>> {
     servers::table
         .filter(servers::id.eq(id))
         .filter(servers::deleted_at.is_null())
@@ -102,7 +103,7 @@ pub fn name_taken(conn: &mut DbConn, name: &str) -> QueryResult<bool> {
 /// Pins `fingerprint` if nothing is pinned yet; 0 when another pin won.
 pub fn pin_if_unpinned(
     conn: &mut DbConn,
-    id: &str,
+    id: &ServerId,
     fingerprint: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -122,7 +123,7 @@ pub fn pin_if_unpinned(
 /// Records a mismatched host key: not pinned, only shown.
 pub fn mark_host_key_changed(
     conn: &mut DbConn,
-    id: &str,
+    id: &ServerId,
     presented: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -138,7 +139,7 @@ pub fn mark_host_key_changed(
 /// Replaces the pin (after an admin confirmed the new key) or clears it.
 pub fn set_pin(
     conn: &mut DbConn,
-    id: &str,
+    id: &ServerId,
     fingerprint: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -171,7 +172,7 @@ pub fn record_check(conn: &mut DbConn, check: &ServerCheckRow) -> QueryResult<()
 }
 
 /// The newest check of a server.
-pub fn last_check(conn: &mut DbConn, server_id: &str) -> QueryResult<Option<ServerCheckRow>> {
+pub fn last_check(conn: &mut DbConn, server_id: &ServerId) -> QueryResult<Option<ServerCheckRow>> {
     server_checks::table
         .filter(server_checks::server_id.eq(server_id))
         .order(server_checks::at.desc())
@@ -181,7 +182,7 @@ pub fn last_check(conn: &mut DbConn, server_id: &str) -> QueryResult<Option<Serv
 }
 
 /// Soft-deletes a live server.
-pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn soft_delete(conn: &mut DbConn, id: &ServerId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         servers::table
             .filter(servers::id.eq(id))
@@ -197,7 +198,7 @@ pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResu
 /// The newest `limit` checks of a server, newest first.
 pub fn recent_checks(
     conn: &mut DbConn,
-    server_id: &str,
+    server_id: &ServerId,
     limit: i64,
 ) -> QueryResult<Vec<ServerCheckRow>> {
     server_checks::table

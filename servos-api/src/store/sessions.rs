@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::ids::UserId;
 use super::schema::{sessions, users};
 use super::users::UserRow;
 use super::DbConn;
@@ -14,7 +15,7 @@ pub struct SessionRow {
     /// SHA-256 (hex) of the cookie value.
     pub id_hash: String,
     /// Owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Login time.
     pub created_at: NaiveDateTime,
     /// Last request seen (updated at most once a minute).
@@ -58,7 +59,7 @@ pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
 }
 
 /// Ends every session of a user.
-pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
+pub fn delete_for_user(conn: &mut DbConn, user_id: &UserId) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 

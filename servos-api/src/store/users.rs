@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::ids::UserId;
 use super::schema::users;
 use super::DbConn;
 
@@ -11,7 +12,7 @@ use super::DbConn;
 #[diesel(table_name = users)]
 pub struct UserRow {
     /// UUID.
-    pub id: String,
+    pub id: UserId,
     /// Lowercased email, unique among live accounts.
     pub email: String,
     /// argon2id PHC string.
@@ -35,7 +36,7 @@ pub fn insert(conn: &mut DbConn, row: &UserRow) -> QueryResult<()> {
 }
 
 /// A live (not deleted) account by id.
-pub fn find_live(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
+pub fn find_live(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::id.eq(id))
         .filter(users::deleted_at.is_null())
@@ -73,7 +74,12 @@ pub fn count_live_admins(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 /// Changes a live account's role.
-pub fn set_role(conn: &mut DbConn, id: &str, role: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn set_role(
+    conn: &mut DbConn,
+    id: &UserId,
+    role: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         users::table
             .filter(users::id.eq(id))
@@ -86,7 +92,7 @@ pub fn set_role(conn: &mut DbConn, id: &str, role: &str, now: NaiveDateTime) -> 
 /// Replaces a live account's password hash.
 pub fn set_password_hash(
     conn: &mut DbConn,
-    id: &str,
+    id: &UserId,
     hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -100,7 +106,7 @@ pub fn set_password_hash(
 }
 
 /// Soft-deletes a live account.
-pub fn soft_delete(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn soft_delete(conn: &mut DbConn, id: &UserId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         users::table
             .filter(users::id.eq(id))

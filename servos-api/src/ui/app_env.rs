@@ -11,6 +11,7 @@ use crate::apps::env;
 use crate::credentials::env_sets::{EnvChange, VarEdit};
 use crate::http::error::ApiError;
 use crate::state::AppState;
+use crate::store::ids::AppId;
 
 use super::apps::show_page;
 use super::chrome::Chrome;
@@ -102,7 +103,7 @@ fn parse(mut form: Form) -> Result<EnvChange, EnvEditor> {
 pub async fn change(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("apps");
@@ -153,7 +154,7 @@ pub async fn change(
 pub async fn reveal(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("apps");

@@ -125,7 +125,7 @@ impl AppValues {
             name: spec.name.clone(),
             image: spec.image.as_str().to_owned(),
             registry_id: spec.registry_id.clone().unwrap_or_default(),
-            server_ids: spec.server_ids.clone(),
+            server_ids: spec.server_ids.iter().map(ToString::to_string).collect(),
             container_port: spec.container_port.to_string(),
             probe: if health.command.is_some() {
                 "command"
@@ -244,7 +244,7 @@ pub fn changes(new: NewApp, current: &App) -> AppPatch {
     };
     let mut sorted_new = new.server_ids.clone();
     sorted_new.sort();
-    let mut sorted_old = spec.server_ids.clone();
+    let mut sorted_old: Vec<String> = spec.server_ids.iter().map(ToString::to_string).collect();
     sorted_old.sort();
     AppPatch {
         name: (new.name.trim() != spec.name).then_some(new.name),

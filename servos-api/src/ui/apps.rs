@@ -16,6 +16,7 @@ use crate::deploy::history::{self, AppDeploys};
 use crate::http::error::ApiError;
 use crate::servers;
 use crate::state::AppState;
+use crate::store::ids::{AppId, ServerId};
 use crate::store::registries::RegistryRow;
 
 use super::app_env::EnvEditor;
@@ -63,15 +64,20 @@ pub struct LastDeploy {
 
 impl AppItem {
     /// The list entry of `app`; `server_names` maps server ids to names.
-    pub fn new(app: App, server_names: &HashMap<String, String>) -> Self {
+    pub fn new(app: App, server_names: &HashMap<ServerId, String>) -> Self {
         let spec = app.spec;
         Self {
             servers: spec
                 .server_ids
                 .iter()
-                .map(|id| server_names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                .map(|id| {
+                    server_names
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| id.to_string())
+                })
                 .collect(),
-            id: app.id,
+            id: app.id.to_string(),
             name: spec.name,
             image: spec.image.to_string(),
             port: spec.container_port,
@@ -83,16 +89,16 @@ impl AppItem {
     }
 
     /// The same entry with its current version and newest deployment.
-    pub fn with_deploys(mut self, deploys: &HashMap<String, AppDeploys>) -> Self {
-        if let Some(deploys) = deploys.get(&self.id) {
+    pub fn with_deploys(mut self, deploys: &HashMap<AppId, AppDeploys>) -> Self {
+        if let Some(deploys) = deploys.get(&AppId::from(self.id.as_str())) {
             self.running = deploys.current.as_ref().map(|row| {
                 row.image_digest
                     .as_deref()
                     .map_or_else(|| row.image.clone(), views::short_digest)
             });
             self.last_deploy = deploys.last.as_ref().map(|row| LastDeploy {
-                id: row.id.clone(),
-                status: views::deployment_status(&row.state),
+                id: row.id.to_string(),
+                status: views::deployment_status(row.state.as_str()),
                 when: views::when(row.created_at),
             });
         }
@@ -144,7 +150,7 @@ pub(super) struct ShowPage<'a> {
 }
 
 /// Server names by id.
-pub(super) async fn server_names(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
+pub(super) async fn server_names(state: &AppState) -> Result<HashMap<ServerId, String>, ApiError> {
     Ok(servers::list(state)
         .await?
         .into_iter()
@@ -171,7 +177,7 @@ pub async fn list(state: web::Data<AppState>, chrome: Chrome) -> Result<HttpResp
 async fn form_page<'a>(
     state: &AppState,
     chrome: &'a Chrome,
-    app_id: Option<String>,
+    app_id: Option<AppId>,
     values: AppValues,
     errors: FieldErrors,
 ) -> Result<FormPage<'a>, ApiError> {
@@ -180,14 +186,14 @@ async fn form_page<'a>(
         .into_iter()
         .filter(|(row, _)| row.roles.split(',').any(|r| r == "run"))
         .map(|(row, _)| ServerChoice {
-            id: row.id,
+            id: row.id.to_string(),
             name: row.name,
             address: row.address,
         })
         .collect();
     Ok(FormPage {
         chrome,
-        app_id,
+        app_id: app_id.map(String::from),
         values,
         servers,
         registries: registries::list(state).await?,
@@ -242,7 +248,7 @@ pub async fn create(
 pub async fn edit_form(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("apps");
     let app = apps::get(&state, id.into_inner()).await?;
@@ -262,7 +268,7 @@ pub async fn edit_form(
 pub async fn update(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("apps");
@@ -301,7 +307,7 @@ pub async fn update(
 pub async fn show(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("apps");
     let page = show_page(&state, &chrome, id.into_inner(), EnvEditor::default()).await?;
@@ -312,7 +318,7 @@ pub async fn show(
 pub(super) async fn show_page<'a>(
     state: &AppState,
     chrome: &'a Chrome,
-    id: String,
+    id: AppId,
     editor: EnvEditor,
 ) -> Result<ShowPage<'a>, ApiError> {
     let app = apps::get(state, id.clone()).await?;
@@ -376,7 +382,7 @@ fn health_text(spec: &HealthCheckSpec) -> String {
 pub async fn delete(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();

@@ -7,6 +7,7 @@ use askama::Template;
 use chrono::NaiveDateTime;
 
 use crate::accounts::users;
+use crate::audit::target::TargetType;
 use crate::audit::{read, AuditEntry};
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -18,22 +19,6 @@ use super::views;
 
 /// Entries per page.
 const PAGE_SIZE: i64 = 50;
-
-/// Target types a filter offers.
-const TARGET_TYPES: [&str; 12] = [
-    "account",
-    "api_token",
-    "app",
-    "deployment",
-    "env_set",
-    "git_credential",
-    "registry",
-    "route",
-    "server",
-    "ssh_key",
-    "user",
-    "system",
-];
 
 /// An audit entry as a table row.
 #[derive(Debug)]
@@ -54,6 +39,10 @@ pub struct EntryItem {
     pub target_type: Option<String>,
     /// Target id, if any.
     pub target_id: Option<String>,
+    /// The target's name (its last one, once deleted), if it has one.
+    pub target_name: Option<String>,
+    /// The page of the target, while it exists and has one.
+    pub target_href: Option<String>,
     /// Changed field names.
     pub fields: String,
     /// Client IP, or `""`.
@@ -67,6 +56,13 @@ impl From<AuditEntry> for EntryItem {
             (Some(t), None) => t.clone(),
             _ => String::new(),
         };
+        let target_href = match (&entry.target_type, &entry.target_id, entry.target_live) {
+            (Some(kind), Some(id), Some(true)) => kind
+                .parse::<TargetType>()
+                .ok()
+                .and_then(|kind| page_of(kind, id)),
+            _ => None,
+        };
         Self {
             seq: entry.seq,
             at: views::when(entry.at.naive_utc()),
@@ -79,10 +75,30 @@ impl From<AuditEntry> for EntryItem {
             target,
             target_type: entry.target_type,
             target_id: entry.target_id,
+            target_name: entry.target_name,
+            target_href,
             fields: entry.fields.join(", "),
             client_ip: entry.client_ip.unwrap_or_default(),
         }
     }
+}
+
+/// The page that shows a target of `kind`, if there is one.
+fn page_of(kind: TargetType, id: &str) -> Option<String> {
+    Some(match kind {
+        TargetType::Server => format!("/servers/{id}"),
+        TargetType::App => format!("/apps/{id}"),
+        TargetType::Deployment => format!("/deployments/{id}"),
+        TargetType::SshKey => format!("/credentials/ssh-keys/{id}"),
+        TargetType::Registry | TargetType::GitCredential | TargetType::EnvSet => {
+            "/credentials".to_owned()
+        }
+        TargetType::User => "/users".to_owned(),
+        TargetType::ApiToken => "/tokens".to_owned(),
+        TargetType::Account | TargetType::DataKey | TargetType::Keyring | TargetType::Route => {
+            return None
+        }
+    })
 }
 
 /// The filters as typed.
@@ -102,7 +118,7 @@ struct AuditPage<'a> {
     chrome: &'a Chrome,
     filters: Filters,
     actors: Vec<(String, String)>,
-    target_types: [&'static str; 12],
+    target_types: Vec<&'static str>,
     entries: Vec<EntryItem>,
     newer: Option<String>,
     older: Option<String>,
@@ -199,7 +215,7 @@ pub async fn list(
     let mut actors: Vec<(String, String)> = users::list(&state)
         .await?
         .into_iter()
-        .map(|u| (u.id, u.email))
+        .map(|u| (u.id.to_string(), u.email))
         .collect();
     if !filters.actor_id.is_empty() && !actors.iter().any(|(id, _)| *id == filters.actor_id) {
         actors.push((filters.actor_id.clone(), filters.actor_id.clone()));
@@ -207,7 +223,7 @@ pub async fn list(
     let page = AuditPage {
         chrome: &chrome,
         actors,
-        target_types: TARGET_TYPES,
+        target_types: TargetType::ALL.iter().map(|t| t.as_str()).collect(),
         entries: page.entries.into_iter().map(EntryItem::from).collect(),
         newer: before_seq.map(|_| format!("/audit?{}", query_string(&page_query))),
         older,

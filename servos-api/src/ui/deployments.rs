@@ -19,7 +19,9 @@ use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::store;
 use crate::store::deployment_targets::{TargetRow, TargetTimings};
-use crate::store::deployments::{DeploymentRow, CANCELLED, SUCCEEDED};
+use crate::store::deployments::DeploymentRow;
+use crate::store::ids::{AppId, DeploymentId, ServerId};
+use crate::store::states::DeploymentState;
 
 use super::apps::server_names;
 use super::chrome::Chrome;
@@ -77,15 +79,15 @@ pub struct DeploymentItem {
 
 impl DeploymentItem {
     /// The row of `row`; `app_names` maps application ids to names.
-    pub fn new(row: DeploymentRow, app_names: &HashMap<String, String>) -> Self {
+    pub fn new(row: DeploymentRow, app_names: &HashMap<AppId, String>) -> Self {
         let finished = row.is_finished();
         let end = row.finished_at.unwrap_or_else(store::now);
         Self {
             app: app_names
                 .get(&row.app_id)
                 .cloned()
-                .unwrap_or_else(|| row.app_id.clone()),
-            status: views::deployment_status(&row.state),
+                .unwrap_or_else(|| row.app_id.to_string()),
+            status: views::deployment_status(row.state.as_str()),
             digest_short: row
                 .image_digest
                 .as_deref()
@@ -94,16 +96,16 @@ impl DeploymentItem {
             created: views::when(row.created_at),
             created_at: views::machine_time(row.created_at),
             duration: row.started_at.map(|start| views::duration(start, end)),
-            succeeded: row.state == SUCCEEDED,
+            succeeded: row.state == DeploymentState::Succeeded,
             finished,
-            id: row.id,
-            app_id: row.app_id,
+            id: row.id.to_string(),
+            app_id: row.app_id.to_string(),
             image: row.image,
             digest: row.image_digest,
             env_version: row.env_version,
             requested_by: row.requested_by,
             reason: row.reason,
-            rollback_of: row.rollback_of,
+            rollback_of: row.rollback_of.map(String::from),
             cancel_requested: row.cancel_requested,
             attempt: row.attempt,
         }
@@ -132,11 +134,10 @@ pub struct AppDeployments {
 
 impl AppDeployments {
     /// The deployments of application `app_id`, named `name`.
-    pub async fn load(state: &AppState, app_id: &str, name: &str) -> Result<Self, ApiError> {
-        let names = HashMap::from([(app_id.to_owned(), name.to_owned())]);
-        let (rows, next) =
-            requests::list(state, Some(app_id.to_owned()), None, APP_HISTORY).await?;
-        let current = history::current(state, app_id.to_owned()).await?;
+    pub async fn load(state: &AppState, app_id: &AppId, name: &str) -> Result<Self, ApiError> {
+        let names = HashMap::from([(app_id.clone(), name.to_owned())]);
+        let (rows, next) = requests::list(state, Some(app_id.clone()), None, APP_HISTORY).await?;
+        let current = history::current(state, app_id.clone()).await?;
         Ok(Self {
             current: current.map(|row| DeploymentItem::new(row, &names)),
             recent: rows
@@ -151,7 +152,7 @@ impl AppDeployments {
 /// The newest deployments of every application, for the dashboard.
 pub async fn recent(
     state: &AppState,
-    app_names: &HashMap<String, String>,
+    app_names: &HashMap<AppId, String>,
 ) -> Result<Vec<DeploymentItem>, ApiError> {
     let (rows, _) = requests::list(state, None, None, RECENT).await?;
     Ok(rows
@@ -174,15 +175,15 @@ struct TargetItem {
 }
 
 impl TargetItem {
-    fn new(row: TargetRow, server_names: &HashMap<String, String>) -> Self {
+    fn new(row: TargetRow, server_names: &HashMap<ServerId, String>) -> Self {
         Self {
             server: server_names
                 .get(&row.server_id)
                 .cloned()
-                .unwrap_or_else(|| row.server_id.clone()),
-            status: views::deployment_status(&row.state),
-            id: row.id,
-            server_id: row.server_id,
+                .unwrap_or_else(|| row.server_id.to_string()),
+            status: views::deployment_status(row.state.as_str()),
+            id: row.id.to_string(),
+            server_id: row.server_id.to_string(),
             took: time_spent(&row.timings),
             container: row.container,
             reason: row.reason,
@@ -241,7 +242,7 @@ struct ListQuery {
     before: Option<String>,
 }
 
-fn page_of(id: &str) -> String {
+fn page_of(id: &DeploymentId) -> String {
     format!("/deployments/{id}")
 }
 
@@ -257,13 +258,19 @@ pub async fn list(
         .unwrap_or_default();
     let app_id = query.app_id.filter(|id| !id.is_empty());
     let before = query.before.filter(|id| !id.is_empty());
-    let (rows, next) = requests::list(&state, app_id.clone(), before.clone(), PAGE_SIZE).await?;
-    let apps: Vec<(String, String)> = apps::list(&state)
+    let (rows, next) = requests::list(
+        &state,
+        app_id.clone().map(AppId::from),
+        before.clone().map(DeploymentId::from),
+        PAGE_SIZE,
+    )
+    .await?;
+    let apps: Vec<(AppId, String)> = apps::list(&state)
         .await?
         .into_iter()
         .map(|app| (app.id, app.spec.name))
         .collect();
-    let names: HashMap<String, String> = apps.iter().cloned().collect();
+    let names: HashMap<AppId, String> = apps.iter().cloned().collect();
     let link = |before: Option<&str>| {
         let pairs: Vec<(&str, &str)> = app_id
             .iter()
@@ -282,9 +289,12 @@ pub async fn list(
             .map(|row| DeploymentItem::new(row, &names))
             .collect(),
         newer: before.as_ref().map(|_| link(None)),
-        older: next.as_deref().map(|id| link(Some(id))),
+        older: next.as_ref().map(|id| link(Some(id.as_str()))),
         app_id: app_id.unwrap_or_default(),
-        apps,
+        apps: apps
+            .into_iter()
+            .map(|(id, name)| (id.to_string(), name))
+            .collect(),
     };
     chrome.ok(&page)
 }
@@ -293,7 +303,7 @@ pub async fn list(
 pub async fn show(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<DeploymentId>,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("deployments");
     let id = id.into_inner();
@@ -302,7 +312,7 @@ pub async fn show(
     let servers = server_names(&state).await?;
     let app_name = match apps::get(&state, row.app_id.clone()).await {
         Ok(app) => app.spec.name,
-        Err(ServiceError::NotFound) => row.app_id.clone(),
+        Err(ServiceError::NotFound) => row.app_id.to_string(),
         Err(e) => return Err(e.into()),
     };
     let names = HashMap::from([(row.app_id.clone(), app_name)]);
@@ -311,9 +321,12 @@ pub async fn show(
         .into_iter()
         .map(|line| LineItem {
             at: views::clock(line.at),
-            server: line
-                .server_id
-                .map(|server| servers.get(&server).cloned().unwrap_or(server)),
+            server: line.server_id.map(|server| {
+                servers
+                    .get(&server)
+                    .cloned()
+                    .unwrap_or_else(|| server.to_string())
+            }),
             text: line.text,
         })
         .collect();
@@ -336,7 +349,7 @@ pub async fn show(
 pub async fn deploy(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     _form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let app_id = id.into_inner();
@@ -376,7 +389,7 @@ fn open_queued(
 pub async fn cancel(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<DeploymentId>,
     _form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -388,7 +401,7 @@ pub async fn cancel(
     )
     .await;
     let flash = match cancelled {
-        Ok(Deployment { row, .. }) if row.state == CANCELLED => {
+        Ok(Deployment { row, .. }) if row.state == DeploymentState::Cancelled => {
             Flash::success("Deployment cancelled before it started.")
         }
         Ok(_) => Flash::info(
@@ -405,7 +418,7 @@ pub async fn cancel(
 pub async fn rollback(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<DeploymentId>,
     _form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -416,6 +429,6 @@ pub async fn rollback(
         id.clone(),
     )
     .await;
-    let what = format!("Rollback to deployment {}", short_id(&id));
+    let what = format!("Rollback to deployment {}", short_id(id.as_str()));
     open_queued(&chrome, queued, &what, "Rolling back", &page_of(&id))
 }

@@ -10,6 +10,7 @@ use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::servers::{self, NewServer};
 use crate::state::AppState;
+use crate::store::ids::ServerId;
 use crate::store::servers::{ServerCheckRow, ServerRow};
 use crate::store::ssh_keys::SshKeyRow;
 
@@ -49,7 +50,7 @@ impl ServerItem {
             status: views::server_status(&row.status),
             fingerprint: row.host_key_fingerprint,
             last_check: check.map(|c| views::when(c.at)),
-            id: row.id,
+            id: row.id.to_string(),
             name: row.name,
         }
     }
@@ -248,7 +249,7 @@ pub async fn create(
 pub async fn show(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("servers");
     let id = id.into_inner();
@@ -276,7 +277,7 @@ pub async fn show(
     chrome.ok(&page)
 }
 
-fn back(id: &str) -> String {
+fn back(id: &ServerId) -> String {
     format!("/servers/{id}")
 }
 
@@ -284,7 +285,7 @@ fn back(id: &str) -> String {
 pub async fn commission(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
     _form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -310,7 +311,7 @@ pub async fn commission(
 pub async fn check(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
     _form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -335,7 +336,7 @@ pub async fn check(
 pub async fn confirm_host_key(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
     form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -359,7 +360,7 @@ pub async fn confirm_host_key(
 pub async fn reset_host_key(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
     _form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -380,7 +381,7 @@ pub async fn reset_host_key(
 pub async fn delete(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
     _form: Form,
 ) -> Result<HttpResponse, ApiError> {
     servers::delete(

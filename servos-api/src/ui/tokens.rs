@@ -13,6 +13,7 @@ use crate::accounts::users;
 use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::state::AppState;
+use crate::store::ids::UserId;
 
 use super::chrome::Chrome;
 use super::flash::Flash;
@@ -60,7 +61,7 @@ async fn page<'a>(
     errors: FieldErrors,
 ) -> Result<TokensPage<'a>, ApiError> {
     let principal = chrome.principal()?;
-    let owners: HashMap<String, String> = if chrome.is_admin() {
+    let owners: HashMap<UserId, String> = if chrome.is_admin() {
         users::list(state)
             .await?
             .into_iter()

@@ -8,6 +8,7 @@ use crate::accounts::users::{self, UserChange};
 use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::state::AppState;
+use crate::store::ids::UserId;
 
 use super::chrome::Chrome;
 use super::flash::Flash;
@@ -55,7 +56,7 @@ async fn page<'a>(
         .map(|row| UserItem {
             is_me: row.id == me,
             created: views::when(row.created_at),
-            id: row.id,
+            id: row.id.to_string(),
             email: row.email,
             role: row.role,
         })
@@ -117,7 +118,7 @@ pub async fn create(
 pub async fn change_role(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<UserId>,
     form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let Some(role) = parse_role(&form.text("role")) else {
@@ -147,7 +148,7 @@ pub async fn change_role(
 pub async fn delete(
     state: web::Data<AppState>,
     chrome: Chrome,
-    id: web::Path<String>,
+    id: web::Path<UserId>,
     _form: Form,
 ) -> Result<HttpResponse, ApiError> {
     let done = users::delete(

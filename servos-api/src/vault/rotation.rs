@@ -13,6 +13,7 @@ use servos_common::envelope::Aad;
 use servos_common::master_key::MasterKey;
 
 use crate::audit::chain::AuditChain;
+use crate::audit::target::TargetType;
 use crate::audit::{self, Actor, AuditEvent, Origin};
 use crate::store::sealed::{SealedColumn, SEALED_COLUMNS};
 use crate::store::system_keys;
@@ -79,7 +80,7 @@ pub fn rotate_master_key(
             AuditEvent::on(
                 Actor::System,
                 "master_key.rotated",
-                "keyring",
+                TargetType::Keyring,
                 new.envelope().id(),
             )
             .with_fields(vec!["wrapped", "master_key_id"]),
@@ -129,7 +130,7 @@ pub fn rotate_data_key(
             conn,
             chain,
             &Origin::default(),
-            AuditEvent::on(Actor::System, "data_key.created", "data_key", &id),
+            AuditEvent::on(Actor::System, "data_key.created", TargetType::DataKey, &id),
         )?;
         Ok((id, false))
     })?;
@@ -169,7 +170,12 @@ pub fn rotate_data_key(
                     conn,
                     chain,
                     &Origin::default(),
-                    AuditEvent::on(Actor::System, "data_key.retired", "data_key", &key.id),
+                    AuditEvent::on(
+                        Actor::System,
+                        "data_key.retired",
+                        TargetType::DataKey,
+                        &key.id,
+                    ),
                 )?;
                 retired.push(key.id);
             }

@@ -47,7 +47,7 @@ async fn racing_first_connections_pin_one_key(backend: Backend) {
                 let fingerprint = format!("SHA256:racer-{n}");
                 start.wait();
                 let won = tx::write(&mut conn, |c| {
-                    servers::pin_if_unpinned(c, &id, &fingerprint, store::now())
+                    servers::pin_if_unpinned(c, &id.as_str().into(), &fingerprint, store::now())
                 })
                 .expect("the conditional pin runs");
                 (won, fingerprint)
@@ -65,7 +65,7 @@ async fn racing_first_connections_pin_one_key(backend: Backend) {
         .collect();
     assert_eq!(winners.len(), 1, "exactly one pin wins: {results:?}");
     let mut conn = app.state.pool.get().expect("conn");
-    let pinned = servers::find_live(&mut conn, &id)
+    let pinned = servers::find_live(&mut conn, &id.as_str().into())
         .expect("read the server")
         .and_then(|s| s.host_key_fingerprint);
     assert_eq!(pinned.as_ref(), Some(winners[0]));

@@ -4,6 +4,7 @@
 //! shared by these tests and the route walk in `tiers.rs` live here.
 
 mod accounts;
+mod audit_names;
 mod canaries;
 mod csrf;
 mod deployments;

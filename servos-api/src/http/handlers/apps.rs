@@ -18,6 +18,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Admin, Deployer, Viewer};
 use crate::http::json::StrictJson;
 use crate::state::AppState;
+use crate::store::ids::{AppId, ServerId};
 
 use super::env_sets::RevealVar;
 use super::views::{Revealed, MASK};
@@ -26,7 +27,7 @@ use super::views::{Revealed, MASK};
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppView {
     /// Id.
-    pub id: String,
+    pub id: AppId,
     /// Name.
     pub name: String,
     /// Docker image reference.
@@ -34,7 +35,7 @@ pub struct AppView {
     /// Registry credential used to pull.
     pub registry_id: Option<String>,
     /// Target servers.
-    pub server_ids: Vec<String>,
+    pub server_ids: Vec<ServerId>,
     /// Port the container listens on.
     pub container_port: u16,
     /// Health check.
@@ -90,7 +91,7 @@ pub struct EnvVarView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppEnvView {
     /// The application.
-    pub app_id: String,
+    pub app_id: AppId,
     /// Current version (0 before the first change).
     pub version: i64,
     /// Variables by name.
@@ -190,7 +191,7 @@ pub async fn create(
 pub async fn show(
     state: web::Data<AppState>,
     _caller: Viewer,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
 ) -> Result<HttpResponse, ApiError> {
     let app = apps::get(&state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppView::from(app)))
@@ -205,7 +206,7 @@ pub async fn update(
     state: web::Data<AppState>,
     origin: Origin,
     caller: Deployer,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     body: StrictJson<AppPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let app = apps::update(&state, origin, caller.0, id.into_inner(), body.0).await?;
@@ -235,7 +236,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<DeleteQuery>::from_query(req.query_string())
@@ -252,7 +253,7 @@ pub async fn delete(
 pub async fn show_env(
     state: web::Data<AppState>,
     _caller: Viewer,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
 ) -> Result<HttpResponse, ApiError> {
     let env = env::show(&state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppEnvView::from(env)))
@@ -267,7 +268,7 @@ pub async fn reveal_env(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     body: StrictJson<RevealVar>,
 ) -> Result<HttpResponse, ApiError> {
     let value = env::reveal(&state, origin, admin.0, id.into_inner(), body.0.name).await?;
@@ -283,7 +284,7 @@ pub async fn change_env(
     state: web::Data<AppState>,
     origin: Origin,
     caller: Deployer,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
     body: StrictJson<ChangeAppEnv>,
 ) -> Result<HttpResponse, ApiError> {
     let env = env::change(&state, origin, caller.0, id.into_inner(), body.0.into()).await?;

@@ -14,6 +14,8 @@ use crate::http::extract::{Deployer, Viewer};
 use crate::state::AppState;
 use crate::store::deployment_targets::{TargetRow, TargetTimings};
 use crate::store::deployments::DeploymentRow;
+use crate::store::ids::{AppId, DeploymentId, ServerId, TargetId};
+use crate::store::states::{DeploymentState, TargetState};
 
 /// Most deployments in one page.
 const MAX_PAGE: i64 = 200;
@@ -22,12 +24,11 @@ const MAX_PAGE: i64 = 200;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TargetView {
     /// Id; also names the files the deployment writes on the server.
-    pub id: String,
+    pub id: TargetId,
     /// The server.
-    pub server_id: String,
-    /// `pending`, `pulling`, `starting`, `checking`, `switching`, `draining`,
-    /// `succeeded`, `failed` or `cancelled`.
-    pub state: String,
+    pub server_id: ServerId,
+    /// The step it reached.
+    pub state: TargetState,
     /// The container started on it.
     pub container: Option<String>,
     /// The loopback port the container publishes there.
@@ -97,21 +98,21 @@ impl From<TargetRow> for TargetView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeploymentView {
     /// Id.
-    pub id: String,
+    pub id: DeploymentId,
     /// The application.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The image as requested.
     pub image: String,
     /// What it resolved to after the pull.
     pub image_digest: Option<String>,
     /// The environment version deployed.
     pub env_version: i64,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub state: String,
+    /// Where it stands.
+    pub state: DeploymentState,
     /// Why it failed or was cancelled.
     pub reason: Option<String>,
     /// The deployment this one rolls back to.
-    pub rollback_of: Option<String>,
+    pub rollback_of: Option<DeploymentId>,
     /// Who asked for it.
     pub requested_by: String,
     /// A cancel was asked for.
@@ -171,9 +172,9 @@ impl From<Deployment> for DeploymentView {
 #[serde(deny_unknown_fields)]
 pub struct DeploymentQuery {
     /// Only this application's deployments.
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     /// Deployments older than this one (from `next_before`).
-    pub before: Option<String>,
+    pub before: Option<DeploymentId>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<i64>,
 }
@@ -184,7 +185,7 @@ pub struct DeploymentPage {
     /// Deployments.
     pub deployments: Vec<DeploymentView>,
     /// Pass as `before` for the next page; absent on the last page.
-    pub next_before: Option<String>,
+    pub next_before: Option<DeploymentId>,
 }
 
 /// Where an event stream resumes.
@@ -211,7 +212,7 @@ pub async fn deploy(
     state: web::Data<AppState>,
     origin: Origin,
     caller: Deployer,
-    id: web::Path<String>,
+    id: web::Path<AppId>,
 ) -> Result<HttpResponse, ApiError> {
     let deployment = requests::deploy(&state, origin, caller.0, id.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(DeploymentView::from(deployment)))
@@ -250,7 +251,7 @@ pub async fn list(
 pub async fn show(
     state: web::Data<AppState>,
     _caller: Viewer,
-    id: web::Path<String>,
+    id: web::Path<DeploymentId>,
 ) -> Result<HttpResponse, ApiError> {
     let deployment = requests::get(&state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(DeploymentView::from(deployment)))
@@ -266,7 +267,7 @@ pub async fn cancel(
     state: web::Data<AppState>,
     origin: Origin,
     caller: Deployer,
-    id: web::Path<String>,
+    id: web::Path<DeploymentId>,
 ) -> Result<HttpResponse, ApiError> {
     let deployment = requests::cancel(&state, origin, caller.0, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(DeploymentView::from(deployment)))
@@ -282,7 +283,7 @@ pub async fn rollback(
     state: web::Data<AppState>,
     origin: Origin,
     caller: Deployer,
-    id: web::Path<String>,
+    id: web::Path<DeploymentId>,
 ) -> Result<HttpResponse, ApiError> {
     let deployment = requests::rollback(&state, origin, caller.0, id.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(DeploymentView::from(deployment)))
@@ -298,7 +299,7 @@ pub async fn rollback(
 pub async fn events(
     state: web::Data<AppState>,
     _caller: Viewer,
-    id: web::Path<String>,
+    id: web::Path<DeploymentId>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query: EventsQuery = parse(req.query_string())?;

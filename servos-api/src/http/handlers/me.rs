@@ -12,12 +12,13 @@ use crate::http::error::ApiError;
 use crate::http::extract::Viewer;
 use crate::http::json::StrictJson;
 use crate::state::AppState;
+use crate::store::ids::UserId;
 
 /// Who the caller is.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeView {
     /// User id.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Email.
     pub email: String,
     /// Effective role of this credential.

@@ -12,6 +12,7 @@ use crate::http::extract::{Admin, Deployer, Viewer};
 use crate::http::json::StrictJson;
 use crate::servers::{self, NewServer};
 use crate::state::AppState;
+use crate::store::ids::ServerId;
 use crate::store::servers::{ServerCheckRow, ServerRow};
 
 /// New server.
@@ -87,7 +88,7 @@ impl From<ServerCheckRow> for CheckView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServerView {
     /// Id.
-    pub id: String,
+    pub id: ServerId,
     /// Name.
     pub name: String,
     /// Address.
@@ -187,7 +188,7 @@ pub async fn create(
 pub async fn show(
     state: web::Data<AppState>,
     _caller: Viewer,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
 ) -> Result<HttpResponse, ApiError> {
     let server = servers::get(&state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ServerView::from(server)))
@@ -201,7 +202,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
 ) -> Result<HttpResponse, ApiError> {
     servers::delete(&state, origin, admin.0, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -215,7 +216,7 @@ pub async fn commission(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
 ) -> Result<HttpResponse, ApiError> {
     let check = servers::commission(&state, origin, admin.0, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(CheckView::from(check)))
@@ -229,7 +230,7 @@ pub async fn check(
     state: web::Data<AppState>,
     origin: Origin,
     caller: Deployer,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
 ) -> Result<HttpResponse, ApiError> {
     let check = servers::check(&state, origin, caller.0, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(CheckView::from(check)))
@@ -243,7 +244,7 @@ pub async fn confirm_host_key(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
     body: StrictJson<ConfirmHostKey>,
 ) -> Result<HttpResponse, ApiError> {
     let check =
@@ -259,7 +260,7 @@ pub async fn reset_host_key(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<ServerId>,
 ) -> Result<HttpResponse, ApiError> {
     servers::reset_host_key(&state, origin, admin.0, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -11,6 +11,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::Admin;
 use crate::http::json::StrictJson;
 use crate::state::AppState;
+use crate::store::ids::UserId;
 
 use super::views::{self, UserView};
 
@@ -72,7 +73,7 @@ pub async fn create(
 pub async fn show(
     state: web::Data<AppState>,
     _admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     let user = users::get(&state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(UserView::try_from(user)?))
@@ -86,7 +87,7 @@ pub async fn update(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<UserId>,
     body: StrictJson<UpdateUser>,
 ) -> Result<HttpResponse, ApiError> {
     let UpdateUser { role, password } = body.0;
@@ -103,7 +104,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
-    id: web::Path<String>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     users::delete(&state, origin, admin.0, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())

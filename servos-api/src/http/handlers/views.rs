@@ -6,13 +6,14 @@ use serde::Serialize;
 use crate::accounts::role::Role;
 use crate::http::error::ApiError;
 use crate::store::api_tokens::ApiTokenRow;
+use crate::store::ids::UserId;
 use crate::store::users::UserRow;
 
 /// An account, without its password hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Id.
-    pub id: String,
+    pub id: UserId,
     /// Email.
     pub email: String,
     /// Role.
@@ -45,7 +46,7 @@ pub struct TokenView {
     /// Id.
     pub id: String,
     /// Owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Label.
     pub name: String,
     /// Role granted.

@@ -143,7 +143,13 @@ async fn env_changes_make_versions_that_open_exactly(backend: Backend) {
     ];
     let opened = |version: i64| {
         let mut conn = app.state.pool.get().expect("conn");
-        env::open(&mut conn, app.state.vault.keyring(), &id, version).map(|vars| {
+        env::open(
+            &mut conn,
+            app.state.vault.keyring(),
+            &id.as_str().into(),
+            version,
+        )
+        .map(|vars| {
             vars.into_iter()
                 .map(|v| (v.name, v.value.expose().to_owned(), v.file_secret))
                 .collect::<Vec<_>>()

@@ -369,7 +369,7 @@ async fn a_grace_too_short_releases_the_lease(backend: Backend) {
         stopping.elapsed()
     );
 
-    let row_id = id.clone();
+    let row_id = servos_api::store::ids::DeploymentId::from(id.as_str());
     let row = fx
         .app
         .state
@@ -377,7 +377,7 @@ async fn a_grace_too_short_releases_the_lease(backend: Backend) {
         .await
         .expect("read the deployment")
         .expect("the deployment exists");
-    assert_eq!(row.state, "running", "{row:?}");
+    assert_eq!(row.state.as_str(), "running", "{row:?}");
     let lease_until = row.lease_until.expect("a lease");
     assert!(
         lease_until <= servos_api::store::now(),

@@ -207,7 +207,7 @@ async fn route_switches_under_load_reset_no_connection(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let session = servos_api::servers::jobs::connect(&fx.app.state, &fx.servers[0])
+    let session = servos_api::servers::jobs::connect(&fx.app.state, &fx.servers[0].as_str().into())
         .await
         .expect("a session to the lab host");
     let route = Route::new(&app_id, "shop", None, TlsMode::Internal);

@@ -46,6 +46,7 @@ async fn users_tokens_and_the_audit_log(backend: Backend) {
             .expect("query")
             .expect("user")
             .id
+            .to_string()
     };
     let role = post(
         &svc,

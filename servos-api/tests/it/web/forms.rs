@@ -271,7 +271,7 @@ async fn applications_and_their_environment(backend: Backend) {
     .await;
     assert_eq!(created.status, 303, "{}", created.html);
     let id = id_from(created.location());
-    let loaded = servos_api::apps::get(&app.state, id.clone())
+    let loaded = servos_api::apps::get(&app.state, id.as_str().into())
         .await
         .expect("app");
     assert_eq!(loaded.spec.restart_policy.to_string(), "on-failure:5");
@@ -370,8 +370,9 @@ async fn applications_and_their_environment(backend: Backend) {
     assert_eq!(third.status, 303);
     let vars = {
         let mut conn = app.state.pool.get().expect("conn");
-        let v2 = env::open(&mut conn, app.state.vault.keyring(), &id, 2).expect("v2");
-        let v3 = env::open(&mut conn, app.state.vault.keyring(), &id, 3).expect("v3");
+        let app_id = id.as_str().into();
+        let v2 = env::open(&mut conn, app.state.vault.keyring(), &app_id, 2).expect("v2");
+        let v3 = env::open(&mut conn, app.state.vault.keyring(), &app_id, 3).expect("v3");
         (v2, v3)
     };
     let v2: Vec<(String, String, bool)> = vars
