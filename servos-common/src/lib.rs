@@ -1,11 +1,16 @@
 //! Types and primitives shared by the ServOS control plane and node agent.
 //!
-//! Everything here is free of I/O: the crypto envelope for values stored at
-//! rest, the master key type, the prefixed token formats, and the writer of
-//! Docker env files.
+//! Everything here is free of I/O: the agent protocol's messages, the
+//! prefixed token formats and the in-memory secret wrappers. With the
+//! `vault` feature (the control plane only): the crypto envelope for values
+//! stored at rest, the master key type and the writer of Docker env files.
 
+#[cfg(feature = "vault")]
 pub mod env_file;
+#[cfg(feature = "vault")]
 pub mod envelope;
+#[cfg(feature = "vault")]
 pub mod master_key;
+pub mod protocol;
 pub mod secret;
 pub mod token;

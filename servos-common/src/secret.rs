@@ -55,6 +55,16 @@ impl<'de> serde::Deserialize<'de> for SecretText {
     }
 }
 
+/// Serializes a secret's content: only for the one message that must carry
+/// it (`#[serde(serialize_with = "...")]`), never for logs or storage of
+/// another's secret.
+pub fn serialize_exposed<S: serde::Serializer>(
+    secret: &SecretText,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose())
+}
+
 impl fmt::Debug for SecretText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretText([REDACTED])")

@@ -13,6 +13,10 @@ use crate::secret::SecretText;
 pub const API_TOKEN_PREFIX: &str = "svs_";
 /// Prefix of the first-run setup token.
 pub const SETUP_TOKEN_PREFIX: &str = "sst_";
+/// Prefix of a node's one-time enrollment token (`servos-agent join`).
+pub const ENROLLMENT_TOKEN_PREFIX: &str = "aen_";
+/// Prefix of a node's agent token, which authenticates every call after enrollment.
+pub const AGENT_TOKEN_PREFIX: &str = "agt_";
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const RANDOM_LEN: usize = 43;
@@ -97,6 +101,16 @@ mod tests {
         let typo: String = chars.into_iter().collect();
         assert!(!is_well_formed(API_TOKEN_PREFIX, &typo));
         assert!(!is_well_formed(API_TOKEN_PREFIX, "svs_short"));
+    }
+
+    #[test]
+    fn agent_prefixes_are_distinct_token_kinds() {
+        let enrollment = generate(ENROLLMENT_TOKEN_PREFIX).expect("rng");
+        let agent = generate(AGENT_TOKEN_PREFIX).expect("rng");
+        assert!(is_well_formed(ENROLLMENT_TOKEN_PREFIX, enrollment.expose()));
+        assert!(is_well_formed(AGENT_TOKEN_PREFIX, agent.expose()));
+        assert!(!is_well_formed(AGENT_TOKEN_PREFIX, enrollment.expose()));
+        assert!(!is_well_formed(ENROLLMENT_TOKEN_PREFIX, agent.expose()));
     }
 
     #[test]
