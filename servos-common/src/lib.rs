@@ -9,8 +9,10 @@
 pub mod env_file;
 #[cfg(feature = "vault")]
 pub mod envelope;
+pub mod hex;
 #[cfg(feature = "vault")]
 pub mod master_key;
+pub mod pin;
 pub mod protocol;
 pub mod secret;
 pub mod token;

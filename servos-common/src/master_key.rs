@@ -63,11 +63,7 @@ fn key_id(bytes: &[u8; 32]) -> String {
         &hmac::Key::new(hmac::HMAC_SHA256, bytes),
         b"servos master key id v1",
     );
-    let hex: String = tag.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("mk-{hex}")
+    format!("mk-{}", crate::hex::lower(&tag.as_ref()[..8]))
 }
 
 #[cfg(test)]

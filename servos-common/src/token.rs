@@ -62,11 +62,7 @@ pub fn is_well_formed(prefix: &str, token: &str) -> bool {
 
 /// Lowercase hex SHA-256 of a token: the only form that is stored.
 pub fn sha256_hex(token: &str) -> String {
-    digest::digest(&digest::SHA256, token.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::lower(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
 }
 
 fn checksum(random: &str) -> String {

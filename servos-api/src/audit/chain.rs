@@ -64,11 +64,7 @@ impl AuditChain {
                 }
             }
         }
-        ctx.sign()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        servos_common::hex::lower(ctx.sign().as_ref())
     }
 }
 

@@ -40,10 +40,7 @@ fn versions() -> &'static [(String, String); 2] {
     VERSIONS.get_or_init(|| {
         ASSETS.map(|asset| {
             let digest = ring::digest::digest(&ring::digest::SHA256, asset.body.as_bytes());
-            let hash: String = digest.as_ref()[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let hash = servos_common::hex::lower(&digest.as_ref()[..8]);
             let href = format!("/static/{}?v={hash}", asset.name);
             (hash, href)
         })
