@@ -96,8 +96,11 @@ impl Host {
         authorized_key: &str,
         image_tar: Option<&Path>,
     ) -> Result<(), LabError> {
+        // Others may pass through, not list: the node agent ServOS installs
+        // drops to the `servos` user and must reach its state directory
+        // below (its own files keep their modes).
         fs::DirBuilder::new()
-            .mode(0o700)
+            .mode(0o711)
             .create(&self.dir)
             .map_err(|error| LabError::io(format!("create {}", self.dir.display()), error))?;
         network::configure_host(&self.tools, &self.name, self.addresses())?;
@@ -213,6 +216,18 @@ impl Host {
     /// a good key (a query, then the signed request); one that refuses the host key, none.
     pub fn publickey_attempts(&self) -> usize {
         self.sshd.publickey_attempts()
+    }
+
+    /// Where the ServOS agent keeps its state on this host
+    /// (`SERVOS_AGENT_STATE_DIR` of its SSH sessions).
+    pub fn agent_state_dir(&self) -> PathBuf {
+        self.dir.join("agent/state")
+    }
+
+    /// Where the ServOS agent's binary is installed on this host
+    /// (`SERVOS_AGENT_BIN` of its SSH sessions).
+    pub fn agent_bin(&self) -> PathBuf {
+        self.dir.join("agent/servos-agent")
     }
 
     /// Runs `argv` inside the host's network namespace (`nsenter --net=/run/netns/<name>`),

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 pub(crate) const LAB_ROOT: &str = "/run/servos-lab";
 /// Where `ip netns` keeps namespace handles.
 pub(crate) const NETNS_DIR: &str = "/run/netns";
+/// The folder of the lab hosts' pinned BPF objects.
+const BPF_ROOT: &str = "/sys/fs/bpf/servos-lab";
 /// How many labs fit in 10.231.0.0/16 with a /22 each.
 pub(crate) const SLOTS: u16 = 64;
 /// How many /29 host networks fit in one lab's /22.
@@ -51,6 +53,12 @@ pub(crate) fn parse_host_name(name: &str) -> Option<(u16, usize)> {
 /// The directory of the lab in `slot`: one subdirectory per host.
 pub(crate) fn lab_dir(slot: u16) -> PathBuf {
     PathBuf::from(LAB_ROOT).join(lab_name(slot))
+}
+
+/// Where the agent of host `host` pins its classifier (the BPF file system
+/// is shared by every namespace, so each host has its own folder).
+pub(crate) fn bpf_dir(host: &str) -> PathBuf {
+    PathBuf::from(BPF_ROOT).join(host)
 }
 
 /// The file that claims `slot` for a process or marks its lab as kept.

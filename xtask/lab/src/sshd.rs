@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use crate::plan;
 use crate::process::{self, PATH};
 use crate::tools::{self, Tools};
 use crate::LabError;
@@ -245,6 +246,13 @@ impl Sshd {
         if let Some(socket) = &self.docker_socket {
             set_env.push_str(&format!(" DOCKER_HOST=unix://{}", socket.display()));
         }
+        // The node agent ServOS installs: its binary and state per host, and
+        // the folder of its pinned classifier on the shared BPF file system.
+        set_env.push_str(&format!(
+            " SERVOS_AGENT_BIN={dir}/agent/servos-agent SERVOS_AGENT_STATE_DIR={dir}/agent/state \
+             SERVOS_AGENT_BPF_ROOT={}",
+            plan::bpf_dir(&self.host).display()
+        ));
         config.push_str(&set_env);
         config.push('\n');
         let path = self.path("sshd_config");

@@ -74,6 +74,14 @@ pub(crate) fn teardown(tools: &Tools, slot: u16) -> Result<(), LabError> {
         let _ = fs::remove_file(socket);
     }
 
+    for host in &hosts {
+        let pins = plan::bpf_dir(host);
+        if let Err(error) = fs::remove_dir_all(&pins) {
+            if error.kind() != ErrorKind::NotFound {
+                leftovers.push(format!("{} ({error})", pins.display()));
+            }
+        }
+    }
     unmount_below(&dir);
     remove_cgroups(&plan::cgroup_parent(slot));
     network::delete_links(tools, &hosts);
