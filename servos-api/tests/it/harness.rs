@@ -1,5 +1,8 @@
-//! Test harness: a fresh database per test on either backend, an in-process
-//! app, and helpers to act as anonymous, viewer, deployer or admin callers.
+//! Test harness: a fresh database per test on either backend (on PostgreSQL
+//! a clone of a template migrated once), an in-process app, and helpers to
+//! act as anonymous, viewer, deployer or admin callers.
+
+mod pg_template;
 
 use std::net::SocketAddr;
 
@@ -57,7 +60,7 @@ fn with_database(base: &str, name: &str) -> String {
     }
 }
 
-/// A database of its own for one test, dropped afterwards.
+/// A database of its own for one test, already migrated, dropped afterwards.
 pub struct TestDb {
     pub target: DatabaseTarget,
     pub dir: tempfile::TempDir,
@@ -76,12 +79,13 @@ impl TestDb {
             Backend::Postgres => {
                 let base = pg_base_url();
                 let name = format!("servos_t_{}", uuid::Uuid::new_v4().simple());
+                let template = pg_template::name(&base);
                 let mut admin = diesel::PgConnection::establish(&base).unwrap_or_else(|e| {
                     panic!("cannot reach PostgreSQL at SERVOS_TEST_PG_URL: {e}")
                 });
                 admin
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
-                    .expect("create test database");
+                    .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                    .expect("create test database from the migrated template");
                 Self {
                     target: DatabaseTarget::Postgres(with_database(&base, &name)),
                     dir,
