@@ -8,7 +8,8 @@
 //! previous one, whichever spelling of the path it was given, and nothing
 //! needs to be written at `join`. A node whose state directory moves
 //! starts a new folder; the old one (`servos-agent status` names it) is
-//! removed by hand, which also detaches what it holds.
+//! removed by hand, which also detaches what it holds. `SERVOS_AGENT_BPF_ROOT`
+//! moves the folder of all nodes (test labs keep theirs apart to remove it).
 
 use std::io;
 use std::os::unix::ffi::OsStrExt as _;
@@ -16,8 +17,17 @@ use std::path::{Path, PathBuf};
 
 use ring::digest::{digest, SHA256};
 
-/// The folder holding every node's pin folder.
+/// The folder holding every node's pin folder, by default.
 const PIN_ROOT: &str = "/sys/fs/bpf/servos";
+/// The variable that names another folder for them.
+pub const PIN_ROOT_VAR: &str = "SERVOS_AGENT_BPF_ROOT";
+
+/// The folder holding every node's pin folder.
+fn pin_root() -> PathBuf {
+    std::env::var_os(PIN_ROOT_VAR)
+        .filter(|root| !root.is_empty())
+        .map_or_else(|| PathBuf::from(PIN_ROOT), PathBuf::from)
+}
 
 /// Bytes of the path's SHA-256 that name the folder (16 hexadecimal digits).
 const NAME_BYTES: usize = 8;
@@ -26,11 +36,8 @@ const NAME_BYTES: usize = 8;
 pub fn pin_dir_for(state_dir: &Path) -> io::Result<PathBuf> {
     let canonical = std::fs::canonicalize(state_dir)?;
     let hash = digest(&SHA256, canonical.as_os_str().as_bytes());
-    let name: String = hash.as_ref()[..NAME_BYTES]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    Ok(Path::new(PIN_ROOT).join(name))
+    let name = servos_common::hex::lower(&hash.as_ref()[..NAME_BYTES]);
+    Ok(pin_root().join(name))
 }
 
 #[cfg(test)]
@@ -45,7 +52,7 @@ mod tests {
         std::fs::create_dir(&one).expect("mkdir one");
         std::fs::create_dir(&two).expect("mkdir two");
         let folder = pin_dir_for(&one).expect("pin folder");
-        assert_eq!(folder.parent(), Some(Path::new(PIN_ROOT)));
+        assert_eq!(folder.parent(), Some(pin_root().as_path()));
         assert_eq!(
             folder.file_name().map(|name| name.len()),
             Some(2 * NAME_BYTES)
