@@ -106,13 +106,21 @@ pub const BUSYBOX_STATIC: Requirement = Requirement {
     probe: Probe::Installed,
 };
 
-/// What every lab needs: hosts with sshd in network namespaces.
-pub const LAB_BASE: [Requirement; 5] = [
+/// `ping`, with which the mesh tests check that hosts reach each other.
+pub const IPUTILS_PING: Requirement = Requirement {
+    package: "iputils-ping",
+    probe: Probe::Program("ping"),
+};
+
+/// What every lab needs: hosts with sshd in network namespaces, and `ping`
+/// between them.
+pub const LAB_BASE: [Requirement; 6] = [
     IPROUTE2,
     IPTABLES,
     UTIL_LINUX,
     OPENSSH_SERVER,
     OPENSSH_CLIENT,
+    IPUTILS_PING,
 ];
 /// What a lab with Docker hosts needs on top.
 pub const LAB_DOCKER: [Requirement; 5] = [
@@ -152,6 +160,47 @@ pub const CHROMIUM_DRIVER: Requirement = Requirement {
 };
 /// What the browser tests of the web UI need.
 pub const BROWSER: [Requirement; 2] = [CHROMIUM, CHROMIUM_DRIVER];
+
+/// LLVM 22, which `bpf-linker` is built against (it links the classifier).
+pub const LLVM_22_DEV: Requirement = Requirement {
+    package: "llvm-22-dev",
+    probe: Probe::Installed,
+};
+/// Polly, a library LLVM 22's link line names.
+pub const LIBPOLLY_22_DEV: Requirement = Requirement {
+    package: "libpolly-22-dev",
+    probe: Probe::Installed,
+};
+/// zstd, which LLVM links.
+pub const LIBZSTD_DEV: Requirement = Requirement {
+    package: "libzstd-dev",
+    probe: Probe::Installed,
+};
+/// zlib, which LLVM links.
+pub const ZLIB1G_DEV: Requirement = Requirement {
+    package: "zlib1g-dev",
+    probe: Probe::Installed,
+};
+/// What `cargo install bpf-linker` (LLVM 22 flavour) needs.
+pub const BPF_LINKER_BUILD: [Requirement; 4] =
+    [LLVM_22_DEV, LIBPOLLY_22_DEV, LIBZSTD_DEV, ZLIB1G_DEV];
+
+/// `iperf3`, the throughput benchmark's traffic.
+pub const IPERF3: Requirement = Requirement {
+    package: "iperf3",
+    probe: Probe::Program("iperf3"),
+};
+/// `nft`, to compare the classifier with the same policy in nftables.
+pub const NFTABLES: Requirement = Requirement {
+    package: "nftables",
+    probe: Probe::Executable("/usr/sbin/nft"),
+};
+
+/// `python3 -m venv`, which the API schema check installs schemathesis with.
+pub const PYTHON3_VENV: Requirement = Requirement {
+    package: "python3-venv",
+    probe: Probe::Installed,
+};
 
 /// What building the workspace needs beyond the Rust toolchain.
 pub const BUILD: [Requirement; 3] = [LIBPQ_DEV, LIBSQLITE3_DEV, PKG_CONFIG];

@@ -1,7 +1,11 @@
-//! `cargo xtask`: the project tasks cargo cannot do alone (test prerequisites, the dev server, the test lab, benchmarks, fuzzing).
+//! `cargo xtask`: the project tasks cargo cannot do alone (test prerequisites and tiers, the API schema check, the dev server, the test lab, benchmarks, fuzzing).
 
+mod api_server;
 mod bench;
+mod bpf;
+mod checks;
 mod cmd;
+mod curl;
 mod debian;
 mod dev_server;
 mod fuzz;
@@ -9,6 +13,8 @@ mod lab;
 mod master_key;
 mod net;
 mod pg;
+mod schemathesis;
+mod scratch;
 mod test_suite;
 #[cfg(test)]
 mod tidy;
@@ -22,9 +28,17 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test [ARGS...]   install what the tests need, then fmt, clippy, build, the whole
-                   test suite against a throwaway PostgreSQL (ARGS go to `cargo test`),
-                   and each fuzz target for SERVOS_FUZZ_SECONDS (default 30; 0 skips)
+  test [ARGS...]   the full tier (root): install the Debian packages the tests need
+                   (PostgreSQL, Docker, Chromium, ...), then fmt, clippy, build, the
+                   whole test suite against a throwaway PostgreSQL (ARGS go to
+                   `cargo test`), the schemathesis check, and each fuzz target for
+                   SERVOS_FUZZ_SECONDS (default 30; 0 skips)
+  test --quick     the quick tier, for the edit-compile-test loop (no root, no
+                   PostgreSQL): fmt, clippy, every crate's unit tests and servos-api's
+                   in-process tests on SQLite; names what it leaves out, and why
+  schemathesis     build, start servos-api on SQLite and check every API operation
+                   against the OpenAPI document with schemathesis (pinned, installed
+                   from PyPI into target/schemathesis-venv)
   fuzz [SECONDS]   install cargo-fuzz when missing, then run each fuzz target of
                    servos-common for SECONDS (default 30)
   pg               start the throwaway PostgreSQL, print its SERVOS_TEST_PG_URL and
@@ -45,6 +59,8 @@ tasks:
                    OpenSSH loop (without and with ControlMaster) and Ansible
   bench deploy     zero-downtime redeploy of one app to 1, 10 and 30 lab Docker hosts
                    through ServOS, an Ansible playbook and an OpenSSH script
+  bench classifier the mesh classifier's time per packet at 10, 1,000 and 10,000 rules,
+                   and iperf3 across a veth pair with it, iptables and nftables (root)
 ";
 
 fn main() -> ExitCode {
@@ -69,6 +85,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "run" if rest.is_empty() => dev_server::main(),
         "bench" => bench::main(rest),
         "fuzz" => fuzz::main(rest),
+        "schemathesis" => schemathesis::main(rest),
         "lab" => lab::main(rest),
         pg::WATCHDOG_TASK => pg::watchdog_main(rest),
         "help" | "--help" | "-h" => {

@@ -19,9 +19,9 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 use servos_lab::{Host, Lab, LabOptions, TEST_IMAGE};
 
-use super::curl::Request;
-use super::server::ApiServer;
-use super::{api_token, ssh};
+use super::ssh;
+use crate::api_server::ApiServer;
+use crate::curl::Request;
 use crate::{cmd, debian, target_dir};
 
 /// Host counts measured.
@@ -78,7 +78,7 @@ pub fn run() -> Result<()> {
 
     let scratch = work.join("servos");
     let _ = fs::remove_dir_all(&scratch);
-    let mut server = ApiServer::start(&binary, &scratch, None)?;
+    let mut server = ApiServer::start(&binary, &scratch, None, &[])?;
     server.wait_healthy()?;
     let api = Api::set_up(&server, &private_key, lab.hosts())?;
 
@@ -279,7 +279,7 @@ impl Api {
     fn set_up(server: &ApiServer, private_key: &str, hosts: &[Host]) -> Result<Self> {
         let mut api = Self {
             origin: server.origin(),
-            token: api_token(server, "admin")?,
+            token: server.api_token("admin")?,
             servers: Vec::new(),
         };
         let key = api.post(

@@ -2,30 +2,26 @@
 //! authenticated read (`GET /api/v1/me` with an API token), on SQLite and
 //! PostgreSQL; `cargo xtask bench vault` and `cargo xtask bench ui`: see
 //! `example.rs`; `cargo xtask bench ssh`: see `ssh.rs`; `cargo xtask bench
-//! deploy`: see `deploy.rs`.
+//! deploy`: see `deploy.rs`; `cargo xtask bench classifier`: see
+//! `classifier.rs`.
 //!
 //! The server inherits xtask's environment, so settings such as the rate
 //! limit can be raised for a run by exporting them before `cargo xtask bench api`.
 
-mod curl;
+mod classifier;
 mod deploy;
 mod example;
-mod server;
 mod ssh;
 mod wrk;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use serde_json::json;
 
+use crate::api_server::ApiServer;
 use crate::pg::TestPostgres;
+use crate::scratch::ScratchDir;
 use crate::{cmd, debian, target_dir};
-use curl::Request;
-use server::ApiServer;
-
-const EMAIL: &str = "bench@example.com";
-const PASSWORD: &str = "bench-password-123456";
 
 /// Runs the benchmark named by `args`.
 pub fn main(args: &[String]) -> Result<()> {
@@ -35,7 +31,8 @@ pub fn main(args: &[String]) -> Result<()> {
         [name] if name == "ui" => example::run("bench_ui"),
         [name] if name == "ssh" => ssh::run(),
         [name] if name == "deploy" => deploy::run(),
-        _ => bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy"),
+        [name] if name == "classifier" => classifier::run(),
+        _ => bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy|classifier"),
     }
 }
 
@@ -107,10 +104,11 @@ fn measure(
     database_url: Option<&str>,
 ) -> Result<Row> {
     eprintln!("\nxtask: == bench api on {backend} ==");
-    let mut server = ApiServer::start(binary, scratch, database_url)?;
+    let mut server = ApiServer::start(binary, scratch, database_url, &[])?;
     server.wait_healthy()?;
-    let token =
-        api_token(&server, "viewer").with_context(|| format!("setting up {backend} failed"))?;
+    let token = server
+        .api_token("viewer")
+        .with_context(|| format!("setting up {backend} failed"))?;
     let load = wrk::run(&format!("{}/api/v1/me", server.origin()), &token, scratch)?;
     let peak_rss_kib = server.peak_rss_kib()?;
     server.stop()?;
@@ -119,62 +117,4 @@ fn measure(
         load,
         peak_rss_kib,
     })
-}
-
-/// First-run setup, login, then an API token of `role` made with the session.
-fn api_token(server: &ApiServer, role: &str) -> Result<String> {
-    let origin = server.origin();
-    let setup = json!({ "token": server.setup_token()?, "email": EMAIL, "password": PASSWORD });
-    Request::post_json(format!("{origin}/api/v1/setup"), &setup)
-        .send()?
-        .expect(201, "POST /api/v1/setup")?;
-
-    let login = json!({ "email": EMAIL, "password": PASSWORD });
-    let answer = Request::post_json(format!("{origin}/api/v1/login"), &login).send()?;
-    if !(200..300).contains(&answer.status) {
-        bail!(
-            "POST /api/v1/login: HTTP {}: {}",
-            answer.status,
-            answer.body.trim()
-        );
-    }
-    let Some(session) = answer.cookie("servos_session") else {
-        bail!("POST /api/v1/login set no servos_session cookie");
-    };
-
-    let new_token = json!({ "name": "bench", "role": role });
-    Request::post_json(format!("{origin}/api/v1/tokens"), &new_token)
-        .header(format!("Cookie: {session}"))
-        .header(format!("Origin: {origin}"))
-        .send()?
-        .expect(201, "POST /api/v1/tokens")?
-        .json_string("token")
-}
-
-/// A folder for one benchmark run, removed when dropped.
-struct ScratchDir {
-    path: PathBuf,
-}
-
-impl ScratchDir {
-    fn create(parent: PathBuf) -> Result<Self> {
-        let path = parent.join(std::process::id().to_string());
-        if path.exists() {
-            std::fs::remove_dir_all(&path)?;
-        }
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("could not create {}", path.display()))?;
-        Ok(Self { path })
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        if let Err(err) = std::fs::remove_dir_all(&self.path) {
-            eprintln!(
-                "xtask: warning: could not remove {}: {err}",
-                self.path.display()
-            );
-        }
-    }
 }

@@ -1,4 +1,5 @@
-//! One `servos-api serve` process under benchmark: start, health wait, peak memory, stop.
+//! One `servos-api serve` process that a benchmark or an API check drives:
+//! start, health wait, the first admin and an API token, peak memory, stop.
 
 use std::fs::{self, DirBuilder, File};
 use std::os::unix::fs::DirBuilderExt as _;
@@ -7,12 +8,17 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
 
-use super::curl::Request;
+use crate::curl::Request;
 use crate::{cmd, master_key, net};
 
 const START_WITHIN: Duration = Duration::from_secs(60);
 const STOP_WITHIN: Duration = Duration::from_secs(10);
+/// The first admin that [`ApiServer::api_token`] sets up, and its password
+/// (a throwaway server's, sent only in request bodies through curl's stdin).
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "xtask-admin-password";
 
 /// A running `servos-api serve` with its own data folder and port; killed if dropped while running.
 pub struct ApiServer {
@@ -24,8 +30,14 @@ pub struct ApiServer {
 
 impl ApiServer {
     /// Starts `binary serve` with a fresh data folder in `scratch`, a random
-    /// master key and, when given, a PostgreSQL `DATABASE_URL` (else SQLite).
-    pub fn start(binary: &Path, scratch: &Path, database_url: Option<&str>) -> Result<Self> {
+    /// master key, when given a PostgreSQL `DATABASE_URL` (else SQLite), and
+    /// `settings` (`SERVOS_*` variables, none of them secret) on top.
+    pub fn start(
+        binary: &Path,
+        scratch: &Path,
+        database_url: Option<&str>,
+        settings: &[(&str, &str)],
+    ) -> Result<Self> {
         let data_dir = scratch.join("data");
         DirBuilder::new()
             .recursive(true)
@@ -42,7 +54,8 @@ impl ApiServer {
             .env("SERVOS_MASTER_KEY", master_key::generate()?)
             .env("SERVOS_DATA_DIR", &data_dir)
             .env("SERVOS_LISTEN", format!("127.0.0.1:{port}"))
-            // The benchmark measures the read path, not the per-IP limit.
+            // Benchmarks and checks send far more from one address than a
+            // person would; they are not about the per-IP limit.
             .env("SERVOS_RATE_LIMIT", "4000000000/1")
             .env_remove("DATABASE_URL")
             .stdin(Stdio::null())
@@ -51,6 +64,7 @@ impl ApiServer {
         if let Some(url) = database_url {
             command.env("DATABASE_URL", url);
         }
+        command.envs(settings.iter().copied());
         eprintln!("$ {} (log in {})", cmd::display(&command), log.display());
         let child = command
             .spawn()
@@ -93,11 +107,46 @@ impl ApiServer {
     }
 
     /// The first-run setup token the server wrote to `$SERVOS_DATA_DIR/setup_token`.
-    pub fn setup_token(&self) -> Result<String> {
+    fn setup_token(&self) -> Result<String> {
         let path = self.data_dir.join("setup_token");
         let token = fs::read_to_string(&path)
             .with_context(|| format!("no setup token in {}", path.display()))?;
         Ok(token.trim().to_owned())
+    }
+
+    /// Completes first-run setup, logs the admin in, and returns a new API
+    /// token of `role` made with that session.
+    pub fn api_token(&self, role: &str) -> Result<String> {
+        let origin = self.origin();
+        let setup = json!({
+            "token": self.setup_token()?,
+            "email": ADMIN_EMAIL,
+            "password": ADMIN_PASSWORD,
+        });
+        Request::post_json(format!("{origin}/api/v1/setup"), &setup)
+            .send()?
+            .expect(201, "POST /api/v1/setup")?;
+
+        let login = json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD });
+        let answer = Request::post_json(format!("{origin}/api/v1/login"), &login).send()?;
+        if !(200..300).contains(&answer.status) {
+            bail!(
+                "POST /api/v1/login: HTTP {}: {}",
+                answer.status,
+                answer.body.trim()
+            );
+        }
+        let Some(session) = answer.cookie("servos_session") else {
+            bail!("POST /api/v1/login set no servos_session cookie");
+        };
+
+        let new_token = json!({ "name": format!("xtask-{role}"), "role": role });
+        Request::post_json(format!("{origin}/api/v1/tokens"), &new_token)
+            .header(format!("Cookie: {session}"))
+            .header(format!("Origin: {origin}"))
+            .send()?
+            .expect(201, "POST /api/v1/tokens")?
+            .json_string("token")
     }
 
     /// The process's peak resident memory (`VmHWM`) in KiB.
