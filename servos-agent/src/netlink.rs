@@ -13,8 +13,7 @@ use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_request::netlink_request_rtnl;
 
-/// The MTU of the mesh interface: 1500 less WireGuard's 80 bytes over IPv6.
-pub const MESH_MTU: u32 = 1420;
+use servos_common::protocol::MESH_MTU;
 
 /// A link operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,10 @@ use uuid::Uuid;
 use super::version::ProtocolTag;
 use super::wg_key::WgPublicKey;
 
+/// The MTU of every node's mesh interface, and of the containers behind it:
+/// 1500 less WireGuard's 80 bytes over IPv6.
+pub const MESH_MTU: u32 = 1420;
+
 /// `MeshConfig`: everything a node applies, at one version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -19,7 +19,7 @@ pub use heartbeat::{
 };
 pub use mesh::{
     Identity, IdentityKind, MeshConfig, MeshConfigError, NodeSettings, Peer, Policy, PolicyAction,
-    PolicyRule, PortRange, Protocol,
+    PolicyRule, PortRange, Protocol, MESH_MTU,
 };
 pub use version::{
     check_request_header, ErrorBody, ProtocolMismatch, ProtocolTag, HEADER, MISMATCH_ERROR, VERSION,
