@@ -100,6 +100,14 @@ pub fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
 async fn run_server(state: AppState, url: &str) -> anyhow::Result<()> {
     let config = state.config.clone();
     actix_web::rt::spawn(sweep_sessions(state.clone()));
+    actix_web::rt::spawn(crate::mesh::watch::poll_versions(state.clone()));
+    let interrupted = state.db(crate::mesh::install::fail_interrupted).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "agent installs a stopped process was running are marked failed"
+        );
+    }
     // Runs until the server stops; its running jobs then get the stop grace
     // to end (and one cut then is taken over at once by the next process).
     let _deploys =

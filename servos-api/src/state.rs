@@ -44,6 +44,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The keyring and system keys.
     pub vault: Arc<Vault>,
+    /// Wakes agents waiting for a newer mesh configuration.
+    pub mesh_watch: Arc<crate::mesh::watch::MeshWatch>,
     /// Panic points a test armed (none in production).
     pub failpoints: Arc<Failpoints>,
     /// Wake-ups between the deploy API, its workers and event readers.
@@ -68,6 +70,7 @@ impl AppState {
             vault: Arc::new(vault),
             deploy_signals: Arc::default(),
             failpoints: Arc::default(),
+            mesh_watch: Arc::default(),
             pool,
         })
     }

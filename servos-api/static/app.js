@@ -34,7 +34,35 @@ document.addEventListener("DOMContentLoaded", function () {
   if (log && log.hasAttribute("data-events") && window.EventSource) {
     followDeployment(log);
   }
+  // A running agent install's page: its step log and end, without a reload.
+  var install = document.getElementById("install-log");
+  if (install && install.hasAttribute("data-events") && window.EventSource) {
+    followInstall(install);
+  }
 });
+
+function followInstall(log) {
+  var status = document.getElementById("log-status");
+  var source = new EventSource(log.getAttribute("data-events"));
+  source.addEventListener("open", function () {
+    setText(status, "live");
+  });
+  source.addEventListener("log", function (event) {
+    appendLine(log, JSON.parse(event.data), {});
+  });
+  source.addEventListener("end", function (event) {
+    source.close();
+    var end = JSON.parse(event.data);
+    setBadge(document.getElementById("install-state"), end.state);
+    setText(document.getElementById("install-reason"), end.reason);
+    setText(status, "complete");
+  });
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED) {
+      setText(status, "disconnected: reload the page for new lines");
+    }
+  });
+}
 
 // The colour of a deployment's state or a server's step, as the pages
 // render it (ui/views.rs, deployment_status).

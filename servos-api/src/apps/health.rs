@@ -49,7 +49,8 @@ pub struct HealthCheck {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpProbe {
-    /// Absolute path, `/...`, without spaces.
+    /// Absolute path, `/...`, of printable ASCII without spaces.
+    #[schema(pattern = "^/[!-~]*$", max_length = 1024)]
     pub path: String,
 }
 
@@ -60,17 +61,27 @@ pub struct HealthCheckSpec {
     /// Probe an HTTP path on the container port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpProbe>,
-    /// Run this command in the container (argv, no shell).
+    /// Run this command in the container (argv, no shell): 1 to 32 arguments
+    /// of at most 1024 bytes without control characters, the first not empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_items = 1,
+        max_items = 32,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$",
+        max_length = 1024
+    )]
     pub command: Option<Vec<String>>,
     /// Seconds between probes, 1 to 3600 (default 10).
     #[serde(default = "default_interval")]
+    #[schema(minimum = 1, maximum = 3600)]
     pub interval_secs: i64,
     /// Seconds one probe may take, 1 to 300 and at most the interval (default 5).
     #[serde(default = "default_timeout")]
+    #[schema(minimum = 1, maximum = 300)]
     pub timeout_secs: i64,
     /// Failures in a row before unhealthy, 1 to 100 (default 3).
     #[serde(default = "default_retries")]
+    #[schema(minimum = 1, maximum = 100)]
     pub retries: i64,
 }
 

@@ -20,22 +20,37 @@ use super::validate::{self, Invalid, Limits, RestartPolicy};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApp {
-    /// Unique name among live applications.
+    /// Unique name among live applications: 1 to 100 printable characters.
+    #[schema(
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$",
+        max_length = 100
+    )]
     pub name: String,
-    /// Docker image, `[registry[:port]/]repository[:tag][@sha256:digest]`.
+    /// Docker image, `[registry[:port]/]repository[:tag][@sha256:digest]` (this
+    /// pattern is the common form; any reference `docker pull` takes, up to 512
+    /// bytes, is accepted).
+    #[schema(
+        pattern = r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[1-9][0-9]{0,3})?/)?[a-z0-9]+((_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((_|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$",
+        max_length = 255
+    )]
     pub image: String,
     /// Registry credential to pull with.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub registry_id: Option<String>,
-    /// Servers to run on, each with the `run` role.
+    /// Servers to run on, each with the `run` role, at most 100, none twice.
     #[serde(default)]
+    #[schema(format = Uuid, max_items = 100)]
     pub server_ids: Vec<String>,
     /// Port the container listens on, 1 to 65535.
+    #[schema(minimum = 1, maximum = 65535)]
     pub container_port: i64,
     /// How to tell the container is healthy.
     pub health_check: HealthCheckSpec,
-    /// `no`, `always`, `unless-stopped` (default), `on-failure` or `on-failure:N`.
+    /// `no`, `always`, `unless-stopped` (default), `on-failure` or `on-failure:N`
+    /// (N from 1 to 1000).
     #[serde(default = "default_restart_policy")]
+    #[schema(pattern = r"^(no|always|unless-stopped|on-failure(:([1-9][0-9]{0,2}|1000))?)$")]
     pub restart_policy: String,
     /// Resource limits.
     #[serde(default)]
@@ -43,8 +58,13 @@ pub struct NewApp {
     /// Container labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Public host name, served with automatic HTTPS.
+    /// Public host name, served with automatic HTTPS: at least two labels of
+    /// letters, digits and inner dashes, no IP address (stored in lowercase).
     #[serde(default)]
+    #[schema(
+        pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",
+        max_length = 253
+    )]
     pub domain: Option<String>,
 }
 
@@ -62,28 +82,40 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 /// fields left out keep theirs; `null` clears an optional field.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct AppPatch {
     /// New name.
     #[serde(default)]
+    #[schema(
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$",
+        max_length = 100
+    )]
     pub name: Option<String>,
     /// New image.
     #[serde(default)]
+    #[schema(
+        pattern = r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[1-9][0-9]{0,3})?/)?[a-z0-9]+((_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((_|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$",
+        max_length = 255
+    )]
     pub image: Option<String>,
     /// New registry credential, or `null` for none.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub registry_id: Option<Option<String>>,
     /// New set of target servers.
     #[serde(default)]
+    #[schema(format = Uuid, max_items = 100)]
     pub server_ids: Option<Vec<String>>,
     /// New container port.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     pub container_port: Option<i64>,
     /// New health check.
     #[serde(default)]
     pub health_check: Option<HealthCheckSpec>,
     /// New restart policy.
     #[serde(default)]
+    #[schema(pattern = r"^(no|always|unless-stopped|on-failure(:([1-9][0-9]{0,2}|1000))?)$")]
     pub restart_policy: Option<String>,
     /// New limits, or `null` for none.
     #[serde(default, deserialize_with = "present")]
@@ -94,7 +126,11 @@ pub struct AppPatch {
     pub labels: Option<BTreeMap<String, String>>,
     /// New domain, or `null` for none.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(
+        value_type = Option<String>,
+        pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",
+        max_length = 253
+    )]
     pub domain: Option<Option<String>>,
 }
 

@@ -15,13 +15,15 @@ use futures_util::stream::{self, StreamExt};
 use crate::accounts::principal::Principal;
 use crate::audit::target::TargetType;
 use crate::audit::{self, Actor, AuditEvent, Origin};
-use crate::deploy::docker::{self, quote};
+use crate::deploy::docker;
 use crate::deploy::remote::{self, TargetPaths};
 use crate::deploy::retire::remove_container;
 use crate::deploy::StepError;
 use crate::error::ServiceError;
+use crate::mesh;
 use crate::proxy::caddy;
 use crate::servers;
+use crate::ssh::shell::quote;
 use crate::ssh::Session;
 use crate::state::AppState;
 use crate::store::ids::{AppId, ServerId};
@@ -128,12 +130,13 @@ pub async fn delete(
     let chain = state.audit_chain.clone();
     let actor = admin.actor();
     let entry_origin = origin.clone();
-    state
+    let (removal, mesh_version) = state
         .audited(origin, move |conn| {
             refuse_active(conn, &id)?;
             if apps::soft_delete(conn, &id, store::now())? == 0 {
                 return Err(ServiceError::NotFound);
             }
+            let mesh_version = mesh::apps::on_app_deleted(conn, &id, !failed.is_empty())?;
             for (server, _) in &failed {
                 let left = AuditEvent::on(
                     actor.clone(),
@@ -149,9 +152,13 @@ pub async fn delete(
             let removal = Removal {
                 left_on: failed.into_iter().map(|(server, _)| server.name).collect(),
             };
-            Ok((removal, event))
+            Ok(((removal, mesh_version), event))
         })
-        .await
+        .await?;
+    if let Some(version) = mesh_version {
+        state.mesh_watch.saw(version);
+    }
+    Ok(removal)
 }
 
 /// Removes from a server what applications deleted with `force` left on

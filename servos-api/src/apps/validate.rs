@@ -169,9 +169,11 @@ impl fmt::Display for RestartPolicy {
 pub struct Limits {
     /// Memory limit in bytes (6 MiB to 16 TiB).
     #[serde(default)]
+    #[schema(minimum = 6291456, maximum = 17592186044416_i64)]
     pub memory_bytes: Option<i64>,
     /// CPU limit in thousandths of a CPU (10 to 1024000; 500 is half a CPU).
     #[serde(default)]
+    #[schema(minimum = 10, maximum = 1024000)]
     pub milli_cpus: Option<i64>,
 }
 

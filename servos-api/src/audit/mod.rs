@@ -32,6 +32,13 @@ pub enum Actor {
         /// Token name and owner.
         label: String,
     },
+    /// A node's agent, with its agent token.
+    Agent {
+        /// The node's id.
+        node_id: String,
+        /// The server it runs on.
+        server: String,
+    },
     /// ServOS itself.
     System,
     /// An unauthenticated caller (failed logins, setup).
@@ -39,10 +46,24 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// Who acted, as people read it (an email, a token's name, `system`).
+    pub fn label(&self) -> String {
+        match self {
+            Self::User { email, .. } => email.clone(),
+            Self::ApiToken { label, .. } => format!("token {label}"),
+            Self::System => "system".into(),
+            Self::Agent { server, .. } => format!("agent of {server}"),
+            Self::Anonymous => "anonymous".into(),
+        }
+    }
+
     fn parts(&self) -> (&'static str, Option<String>, Option<String>) {
         match self {
             Self::User { id, email } => ("user", Some(id.clone()), Some(email.clone())),
             Self::ApiToken { id, label } => ("api_token", Some(id.clone()), Some(label.clone())),
+            Self::Agent { node_id, server } => {
+                ("agent", Some(node_id.clone()), Some(server.clone()))
+            }
             Self::System => ("system", None, None),
             Self::Anonymous => ("anonymous", None, None),
         }

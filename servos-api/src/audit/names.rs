@@ -19,8 +19,11 @@ pub struct TargetName {
     pub live: bool,
 }
 
+/// A query naming rows of one table by id.
+type NameQuery = fn(&mut DbConn, &[String]) -> DbResult<Vec<Named>>;
+
 /// The query that names targets of `target_type`, for the types with names.
-fn namer(target_type: TargetType) -> Option<fn(&mut DbConn, &[String]) -> DbResult<Vec<Named>>> {
+fn namer(target_type: TargetType) -> Option<NameQuery> {
     Some(match target_type {
         TargetType::Server => names::servers_named,
         TargetType::App => names::apps_named,
@@ -31,9 +34,13 @@ fn namer(target_type: TargetType) -> Option<fn(&mut DbConn, &[String]) -> DbResu
         TargetType::EnvSet => names::env_sets_named,
         TargetType::ApiToken => names::api_tokens_named,
         TargetType::Deployment => names::deployments_named,
-        TargetType::Account | TargetType::DataKey | TargetType::Keyring | TargetType::Route => {
-            return None
-        }
+        TargetType::MeshNode => names::mesh_nodes_named,
+        TargetType::Account
+        | TargetType::DataKey
+        | TargetType::Keyring
+        | TargetType::MeshPolicy
+        | TargetType::MeshRule
+        | TargetType::Route => return None,
     })
 }
 

@@ -24,6 +24,12 @@ pub enum TargetType {
     GitCredential,
     /// The keyring as a whole (master key rotation).
     Keyring,
+    /// A node of the mesh.
+    MeshNode,
+    /// The mesh policy (its default action).
+    MeshPolicy,
+    /// A rule of the mesh policy.
+    MeshRule,
     /// A registry credential.
     Registry,
     /// A route of the API (refused access).
@@ -38,7 +44,7 @@ pub enum TargetType {
 
 impl TargetType {
     /// Every target type, in the order the audit page offers them.
-    pub const ALL: [TargetType; 13] = [
+    pub const ALL: [TargetType; 16] = [
         Self::Account,
         Self::ApiToken,
         Self::App,
@@ -47,6 +53,9 @@ impl TargetType {
         Self::EnvSet,
         Self::GitCredential,
         Self::Keyring,
+        Self::MeshNode,
+        Self::MeshPolicy,
+        Self::MeshRule,
         Self::Registry,
         Self::Route,
         Self::Server,
@@ -65,6 +74,9 @@ impl TargetType {
             Self::EnvSet => "env_set",
             Self::GitCredential => "git_credential",
             Self::Keyring => "keyring",
+            Self::MeshNode => "mesh_node",
+            Self::MeshPolicy => "mesh_policy",
+            Self::MeshRule => "mesh_rule",
             Self::Registry => "registry",
             Self::Route => "route",
             Self::Server => "server",

@@ -6,8 +6,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use crate::apps::validate::{Limits, RestartPolicy};
+use crate::ssh::shell::quote;
 use crate::ssh::{Output, Session, SshError};
 
 use super::timings::{self, Phase};
@@ -28,19 +30,6 @@ pub async fn run(
     stdin: Option<&[u8]>,
 ) -> Result<Output, SshError> {
     timings::timed(Phase::Docker, session.run(command, stdin)).await
-}
-
-/// `arg` quoted for a POSIX shell (unchanged when it is plain).
-pub fn quote(arg: &str) -> Cow<'_, str> {
-    let plain = !arg.is_empty()
-        && arg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
-    if plain {
-        Cow::Borrowed(arg)
-    } else {
-        Cow::Owned(format!("'{}'", arg.replace('\'', r"'\''")))
-    }
 }
 
 /// True for what `docker run` may be given as the image: a reference as the
@@ -124,6 +113,8 @@ pub struct RunSpec<'a> {
     pub host_port: u16,
     /// Directory of file secrets, mounted read-only at `/run/secrets`.
     pub secrets_dir: Option<&'a str>,
+    /// For an application on the mesh: its address on the mesh network.
+    pub mesh_ip: Option<Ipv4Addr>,
     /// The image (checked by [`is_plain_image`]).
     pub image: &'a str,
 }
@@ -155,6 +146,9 @@ pub fn run_command(spec: &RunSpec<'_>) -> String {
     ));
     if let Some(dir) = spec.secrets_dir {
         parts.push(format!("-v {}:/run/secrets:ro", quote(dir)));
+    }
+    if let Some(ip) = spec.mesh_ip {
+        parts.push(format!("--network {} --ip {ip}", super::mesh_net::NETWORK));
     }
     parts.push(format!("-- {}", spec.image));
     parts.join(" ")
@@ -240,15 +234,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quoting_keeps_arguments_whole() {
-        assert_eq!(quote("plain-1.2"), "plain-1.2");
-        assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-        assert_eq!(quote("$(id)"), "'$(id)'");
-        assert_eq!(quote(""), "''");
-    }
-
-    #[test]
     fn images_resolve_to_digests() {
         let id = format!("sha256:{}", "a".repeat(64));
         let digest = format!("ghcr.io/acme/web@sha256:{}", "b".repeat(64));
@@ -286,6 +271,7 @@ mod tests {
             container_port: 8080,
             host_port: 20001,
             secrets_dir: Some("/run/servos/secrets/tgt"),
+            mesh_ip: Some(Ipv4Addr::new(10, 210, 129, 12)),
             image: "busybox:1",
         });
         assert_eq!(
@@ -293,7 +279,8 @@ mod tests {
             "docker run -d --name servos-web-1 --env-file /var/lib/servos/secrets/t.env \
              --label servos.app=app --label servos.deployment=dep --label servos.target=tgt \
              --label 'team=a b' --restart unless-stopped --memory 67108864b --cpus 1.500 \
-             -p 127.0.0.1:20001:8080 -v /run/servos/secrets/tgt:/run/secrets:ro -- busybox:1"
+             -p 127.0.0.1:20001:8080 -v /run/servos/secrets/tgt:/run/secrets:ro \
+             --network servos-mesh --ip 10.210.129.12 -- busybox:1"
         );
     }
 

@@ -1,31 +1,21 @@
 //! The step log of a deployment: written line by line by the job (numbered
 //! without gaps: one writer per job, lines appended one after another), and
-//! read back as server-sent events. Readers poll the database, woken at
-//! once by a write in the same process and within a second otherwise, so
-//! the stream works whichever API process runs the job.
+//! read back as server-sent events through `joblog`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::error::ServiceError;
+use crate::joblog::{self, End, JobLog, Line};
 use crate::state::AppState;
 use crate::store::deployment_logs::{self, LogRow};
 use crate::store::ids::{DeploymentId, ServerId};
-use crate::store::{self, deployments};
+use crate::store::{self, deployments, DbConn};
 
 use super::Signals;
-
-/// How long a reader waits for a wake-up before looking again.
-const POLL: Duration = Duration::from_secs(1);
-/// Lines read per query.
-const BATCH: i64 = 200;
-/// Silence after which a comment keeps the connection open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Appends lines to one deployment's log.
 #[derive(Debug)]
@@ -85,89 +75,34 @@ impl LogWriter {
     }
 }
 
-/// One line as an event.
-#[derive(Debug, Serialize)]
-struct LineEvent<'a> {
-    seq: i64,
-    at: chrono::DateTime<chrono::Utc>,
-    server_id: Option<&'a str>,
-    text: &'a str,
-}
+/// A deployment's log, as the event stream reads it.
+#[derive(Debug, Clone)]
+struct DeploymentLog(DeploymentId);
 
-/// The end of a deployment as an event.
-#[derive(Debug, Serialize)]
-struct EndEvent<'a> {
-    state: &'a str,
-    reason: Option<&'a str>,
-}
-
-fn line_event(row: &LogRow) -> Bytes {
-    let json = serde_json::to_string(&LineEvent {
-        seq: row.seq,
-        at: row.at.and_utc(),
-        server_id: row.server_id.as_ref().map(ServerId::as_str),
-        text: &row.text,
-    })
-    .unwrap_or_default();
-    Bytes::from(format!("id: {}\nevent: log\ndata: {json}\n\n", row.seq))
-}
-
-/// Where a reader is.
-struct Reader {
-    state: AppState,
-    id: DeploymentId,
-    after: i64,
-    updates: tokio::sync::watch::Receiver<u64>,
-    done: bool,
-}
-
-impl Reader {
-    async fn lines(&self) -> Result<Vec<LogRow>, ServiceError> {
-        let (id, after) = (self.id.clone(), self.after);
-        self.state
-            .db(move |conn| Ok(deployment_logs::after(conn, &id, after, BATCH)?))
-            .await
+impl JobLog for DeploymentLog {
+    fn lines_after(
+        &self,
+        conn: &mut DbConn,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Line>, ServiceError> {
+        Ok(deployment_logs::after(conn, &self.0, after, limit)?
+            .into_iter()
+            .map(|row: LogRow| Line {
+                seq: row.seq,
+                at: row.at,
+                server_id: row.server_id.map(String::from),
+                text: row.text,
+            })
+            .collect())
     }
 
-    /// The next chunk of the stream: new lines, the end event, or a keep-alive.
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ServiceError> {
-        if self.done {
-            return Ok(None);
-        }
-        let mut quiet = Duration::ZERO;
-        loop {
-            let rows = self.lines().await?;
-            if let Some(last) = rows.last() {
-                self.after = last.seq;
-                let chunk: Vec<u8> = rows.iter().flat_map(|r| line_event(r).to_vec()).collect();
-                return Ok(Some(Bytes::from(chunk)));
-            }
-            let id = self.id.clone();
-            let job = self
-                .state
-                .db(move |conn| deployments::find(conn, &id)?.ok_or(ServiceError::NotFound))
-                .await?;
-            if job.is_finished() {
-                // The job writes its last line before it ends: one more read has it.
-                if !self.lines().await?.is_empty() {
-                    continue;
-                }
-                self.done = true;
-                let json = serde_json::to_string(&EndEvent {
-                    state: job.state.as_str(),
-                    reason: job.reason.as_deref(),
-                })
-                .unwrap_or_default();
-                return Ok(Some(Bytes::from(format!("event: end\ndata: {json}\n\n"))));
-            }
-            if quiet >= KEEP_ALIVE {
-                return Ok(Some(Bytes::from_static(b": keep-alive\n\n")));
-            }
-            // A write in this process wakes us at once; other processes' writes
-            // are found by the next poll.
-            let _ = tokio::time::timeout(POLL, self.updates.changed()).await;
-            quiet += POLL;
-        }
+    fn end(&self, conn: &mut DbConn) -> Result<Option<End>, ServiceError> {
+        let job = deployments::find(conn, &self.0)?.ok_or(ServiceError::NotFound)?;
+        Ok(job.is_finished().then(|| End {
+            state: job.state.as_str().to_owned(),
+            reason: job.reason,
+        }))
     }
 }
 
@@ -178,28 +113,5 @@ pub async fn stream(
     id: DeploymentId,
     after: i64,
 ) -> Result<impl Stream<Item = Result<Bytes, ServiceError>>, ServiceError> {
-    let lookup = id.clone();
-    state
-        .db(move |conn| deployments::find(conn, &lookup)?.ok_or(ServiceError::NotFound))
-        .await?;
-    let reader = Reader {
-        updates: state.deploy_signals.log_updates(),
-        state: state.clone(),
-        id,
-        after,
-        done: false,
-    };
-    Ok(futures_util::stream::unfold(
-        reader,
-        |mut reader| async move {
-            match reader.next_chunk().await {
-                Ok(Some(chunk)) => Some((Ok(chunk), reader)),
-                Ok(None) => None,
-                Err(e) => {
-                    reader.done = true;
-                    Some((Err(e), reader))
-                }
-            }
-        },
-    ))
+    joblog::stream(state, DeploymentLog(id), after).await
 }

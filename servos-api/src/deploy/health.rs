@@ -8,9 +8,10 @@ use std::time::Duration;
 use crate::apps::health::Probe;
 use crate::ssh::Session;
 
-use super::docker::{self, quote};
+use super::docker;
 use super::server_steps::TargetJob;
 use super::StepError;
+use crate::ssh::shell::quote;
 
 /// Probes the new container until it is healthy, or fails after the
 /// application's retries in a row (or when the container stops).

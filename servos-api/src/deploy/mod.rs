@@ -13,6 +13,8 @@
 //!   the old one.
 //! - `remote.rs`, `docker.rs`: paths on the server and Docker commands.
 //! - `ports.rs`: the loopback port each new container is published on.
+//! - `mesh_net.rs`: the Docker network of mesh applications, and where
+//!   their containers' addresses come from.
 //! - `timings.rs`: where a server's share spends its time (Docker, health
 //!   check, drain, ServOS's own).
 //! - `recovery.rs`: cleaning a server after an interrupted attempt.
@@ -26,6 +28,7 @@ pub mod events;
 pub mod flags;
 pub mod health;
 pub mod history;
+pub mod mesh_net;
 pub mod plan;
 pub mod ports;
 pub mod recovery;

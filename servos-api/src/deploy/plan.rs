@@ -11,13 +11,17 @@ use servos_common::secret::SecretText;
 use crate::apps::{self, App};
 use crate::credentials;
 use crate::error::ServiceError;
+use crate::mesh;
+use crate::mesh::addressing::{app_block, MeshCidr};
 use crate::proxy::Route;
 use crate::state::AppState;
 use crate::store::deployment_targets::{self, TargetRow};
 use crate::store::deployments::DeploymentRow;
 use crate::store::ids::ServerId;
-use crate::store::registries;
 use crate::store::servers::{self, ServerRow};
+use crate::store::{mesh_nodes, registries, DbConn};
+
+use super::mesh_net::{MeshPlan, MeshSpot};
 
 /// Where file secrets appear inside the container.
 pub const CONTAINER_SECRETS_DIR: &str = "/run/secrets";
@@ -54,6 +58,8 @@ pub struct Plan {
     pub targets: Vec<TargetRow>,
     /// For a rollback: the image each server ran then, by server id.
     pub pinned_images: HashMap<ServerId, String>,
+    /// For an application on the mesh: where its containers go.
+    pub mesh: Option<MeshPlan>,
 }
 
 impl Plan {
@@ -101,6 +107,7 @@ fn render(
 pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, ServiceError> {
     let vault = state.vault.clone();
     let tls = state.config.deploy.proxy_tls;
+    let cidr = state.config.mesh.cidr;
     state
         .db(move |conn| {
             let app = apps::load(conn, &deployment.app_id).map_err(|e| match e {
@@ -146,6 +153,7 @@ pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, S
                     }
                 }
             }
+            let mesh = mesh_plan(conn, cidr, &app, &targets, &servers_by_id)?;
             let route = Route::new(
                 app.id.as_str(),
                 &app.spec.name,
@@ -162,9 +170,56 @@ pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, S
                 servers: servers_by_id,
                 targets,
                 pinned_images,
+                mesh,
             })
         })
         .await
+}
+
+/// For an application on the mesh, its block on each target's node; a
+/// target server without a node in the mesh fails the plan.
+fn mesh_plan(
+    conn: &mut DbConn,
+    cidr: MeshCidr,
+    app: &App,
+    targets: &[TargetRow],
+    servers: &HashMap<ServerId, ServerRow>,
+) -> Result<Option<MeshPlan>, ServiceError> {
+    let Some(member) = mesh::apps::membership(conn, &app.id)? else {
+        return Ok(None);
+    };
+    let mut spots = HashMap::new();
+    for target in targets {
+        let name = servers
+            .get(&target.server_id)
+            .map_or(target.server_id.as_str(), |s| s.name.as_str());
+        let place = mesh_nodes::of_server(conn, &target.server_id)?
+            .filter(|node| node.revoked_at.is_none())
+            .and_then(|node| cidr.place(node.address_index))
+            .ok_or_else(|| {
+                ServiceError::conflict(format!(
+                    "the application is on the mesh, but server {name} is not: install the \
+                     agent there, or take the application off the mesh"
+                ))
+            })?;
+        let block = app_block(place.container_subnet, member.mesh_index).ok_or_else(|| {
+            ServiceError::internal(format_args!(
+                "mesh index {} has no block",
+                member.mesh_index
+            ))
+        })?;
+        spots.insert(
+            target.server_id.clone(),
+            MeshSpot {
+                subnet: place.container_subnet,
+                block,
+            },
+        );
+    }
+    Ok(Some(MeshPlan {
+        mesh: cidr.net(),
+        spots,
+    }))
 }
 
 #[cfg(test)]

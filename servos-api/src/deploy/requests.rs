@@ -30,16 +30,6 @@ pub struct Deployment {
     pub targets: Vec<TargetRow>,
 }
 
-/// Who asked, as stored with the deployment.
-fn requested_by(actor: &Actor) -> String {
-    match actor {
-        Actor::User { email, .. } => email.clone(),
-        Actor::ApiToken { label, .. } => format!("token {label}"),
-        Actor::System => "system".into(),
-        Actor::Anonymous => "anonymous".into(),
-    }
-}
-
 /// Stores a queued deployment of `app` with one pending target per
 /// server, and its first log line.
 fn enqueue(
@@ -65,7 +55,7 @@ fn enqueue(
         state: DeploymentState::Queued,
         reason: None,
         rollback_of,
-        requested_by: requested_by(actor),
+        requested_by: actor.label(),
         cancel_requested: false,
         worker: None,
         lease_until: None,
@@ -202,7 +192,7 @@ pub async fn cancel(
         .audited(origin, move |conn| {
             deployments::find(conn, &id)?.ok_or(ServiceError::NotFound)?;
             let actor = caller.actor();
-            let reason = format!("cancelled by {}", requested_by(&actor));
+            let reason = format!("cancelled by {}", actor.label());
             let now = store::now();
             let dequeued = deployments::cancel_queued(conn, &id, &reason, now)?;
             if dequeued + deployments::request_cancel(conn, &id)? == 0 {

@@ -9,13 +9,14 @@ use crate::proxy::caddy;
 use crate::ssh::Session;
 use crate::store::ids::ServerId;
 
-use super::docker::{self, quote};
+use super::docker;
 use super::events::LogWriter;
 use super::plan::Plan;
 use super::remote::{self, TargetPaths};
 use super::timings::{self, Phase};
 use super::StepError;
 use crate::config::DeploySettings;
+use crate::ssh::shell::quote;
 
 /// Seconds `docker stop` gives an old container before it is killed.
 const STOP_TIMEOUT_SECS: u32 = 10;

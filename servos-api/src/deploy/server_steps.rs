@@ -1,13 +1,18 @@
 //! The steps of a deployment on one server, over one SSH session: proxy
 //! ready, registry login and pull, digest, env file and file secrets,
 //! `docker run` on a free loopback port (`ports.rs`), env file deleted,
-//! health check, proxy switched, old container drained and removed. A
+//! health check, proxy switched, old container drained and removed. An
+//! application on the mesh runs on the mesh network, at a free address of
+//! its block (`mesh_net.rs`). A
 //! failure before the switch removes what this attempt made (new
 //! container, env file, secrets) and leaves the old container serving; the
 //! env file is removed on every path. Where the share's time went
 //! (`timings.rs`) is logged and recorded with its end.
 
+use std::net::Ipv4Addr;
+
 use crate::error::ServiceError;
+use crate::mesh::addressing::container_address;
 use crate::proxy::caddy;
 use crate::servers;
 use crate::ssh::Session;
@@ -17,10 +22,11 @@ use crate::store::ids::ServerId;
 use crate::store::states::TargetState;
 use crate::store::{self, deployments};
 
-use super::docker::{self, quote, RunSpec};
+use super::docker::{self, RunSpec};
 use super::events::LogWriter;
 use super::flags::JobFlags;
 use super::health::health_check;
+use super::mesh_net::{self, MeshPlan};
 use super::plan::Plan;
 use super::ports;
 use super::remote::{self, TargetPaths, SECRETS_DIR};
@@ -28,6 +34,7 @@ use super::retire::{remove_container, retire_old};
 use super::timings::{self, Phase, Spent};
 use super::StepError;
 use crate::config::DeploySettings;
+use crate::ssh::shell::quote;
 
 /// How one server ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -388,6 +395,10 @@ async fn start(
         }
         Some(paths.file_secrets.as_str())
     };
+    let mesh_ip = match &plan.mesh {
+        Some(mesh) => Some(mesh_address(job, session, mesh).await?),
+        None => None,
+    };
     let range = &job.settings.host_ports;
     let listed = docker::run(session, &ports::used_command(), None).await?;
     let mut used = ports::parse_used(&String::from_utf8_lossy(&listed.stdout));
@@ -417,6 +428,7 @@ async fn start(
             container_port: spec.container_port,
             host_port: port,
             secrets_dir,
+            mesh_ip,
             image,
         });
         job.say(format!("starting container {container} on port {port}"))
@@ -441,6 +453,44 @@ async fn start(
         job.say("container started; env file deleted").await;
         return Ok(port);
     }
+}
+
+/// Prepares the mesh network on the server and returns the address the
+/// new container takes: the first of the application's block its running
+/// containers do not hold.
+async fn mesh_address(
+    job: TargetJob<'_>,
+    session: &Session,
+    mesh: &MeshPlan,
+) -> Result<Ipv4Addr, StepError> {
+    let spot = mesh
+        .spots
+        .get(&job.target.server_id)
+        .ok_or_else(|| StepError::failed("the server has no place on the mesh"))?;
+    docker::run(
+        session,
+        &mesh_net::ensure_command(spot.subnet, mesh.mesh),
+        None,
+    )
+    .await?
+    .success("preparing the mesh network (as root)")?;
+    let listed = docker::run(
+        session,
+        &mesh_net::taken_command(job.plan.app.id.as_str()),
+        None,
+    )
+    .await?
+    .success("listing the application's mesh addresses")?;
+    let taken = mesh_net::parse_taken(&String::from_utf8_lossy(&listed.stdout));
+    let address = container_address(spot.subnet, spot.block, &taken).ok_or_else(|| {
+        StepError::failed(format!(
+            "every address of the application's mesh block {} is held by a running container",
+            spot.block
+        ))
+    })?;
+    job.say(format!("the container joins the mesh at {address}"))
+        .await;
+    Ok(address)
 }
 
 /// After a failure before the switch: removes the new container, the file

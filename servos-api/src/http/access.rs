@@ -8,7 +8,9 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage as _, ResponseError as _};
+use actix_web::{web, Error, HttpMessage as _, HttpRequest, ResponseError as _};
+use servos_common::protocol;
+use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
 use crate::accounts::role::Role;
@@ -19,6 +21,7 @@ use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::http::extract::origin_of;
 use crate::http::routes::{Tier, TierTable};
+use crate::mesh::agents::{self, AgentNode};
 use crate::state::AppState;
 
 /// The middleware function.
@@ -27,8 +30,11 @@ pub async fn middleware<B: MessageBody>(
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     match authorize(&req).await {
-        Ok(Some(principal)) => {
+        Ok(Some(Caller::User(principal))) => {
             req.extensions_mut().insert(principal);
+        }
+        Ok(Some(Caller::Agent(agent))) => {
+            req.extensions_mut().insert(agent);
         }
         Ok(None) => {}
         Err(e) => {
@@ -41,7 +47,15 @@ pub async fn middleware<B: MessageBody>(
         .map(ServiceResponse::map_into_left_body)
 }
 
-async fn authorize(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> {
+/// Who a request was authenticated as.
+enum Caller {
+    /// A user, by session or API token.
+    User(Principal),
+    /// A node's agent.
+    Agent(AgentNode),
+}
+
+async fn authorize(req: &ServiceRequest) -> Result<Option<Caller>, ApiError> {
     let (Some(table), Some(state)) = (
         req.app_data::<web::Data<TierTable>>(),
         req.app_data::<web::Data<AppState>>(),
@@ -58,6 +72,11 @@ async fn authorize(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> 
     let required = match tier {
         Tier::Public => return Ok(None),
         Tier::Blocked => return Err(ApiError::Blocked),
+        Tier::Agent => {
+            return authenticate_agent(req, state)
+                .await
+                .map(|a| Some(Caller::Agent(a)))
+        }
         Tier::Viewer => Role::Viewer,
         Tier::Deployer => Role::Deployer,
         Tier::Admin => Role::Admin,
@@ -79,22 +98,56 @@ async fn authorize(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> 
             .await?;
         return Err(ServiceError::Forbidden.into());
     }
-    Ok(Some(principal))
+    Ok(Some(Caller::User(principal)))
+}
+
+/// An agent's request: the protocol version it speaks must be this API's
+/// (`409` otherwise, before any authentication), then its token must be a
+/// live node's (`401`, audited and counted, otherwise).
+async fn authenticate_agent(req: &ServiceRequest, state: &AppState) -> Result<AgentNode, ApiError> {
+    check_agent_protocol(req.request())?;
+    let origin = origin_of(req.request());
+    if let Some(ip) = &origin.client_ip {
+        state.limits.auth_failures.check(ip)?;
+    }
+    let bearer = bearer_of(req.request()).unwrap_or_default();
+    let found = state
+        .db(move |conn| Ok(agents::authenticate(conn, bearer.expose())?))
+        .await?;
+    match found {
+        Some(agent) => Ok(agent),
+        None => {
+            agents::refused(state, &origin).await;
+            Err(ServiceError::Unauthenticated.into())
+        }
+    }
+}
+
+/// Refuses a request of an agent that speaks another protocol version.
+pub fn check_agent_protocol(req: &HttpRequest) -> Result<(), ApiError> {
+    let header = req
+        .headers()
+        .get(protocol::HEADER)
+        .and_then(|v| v.to_str().ok());
+    protocol::check_request_header(header).map_err(ApiError::AgentProtocol)
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer_of(req: &HttpRequest) -> Option<SecretText> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| SecretText::new(v.strip_prefix("Bearer ").unwrap_or("").trim().to_owned()))
 }
 
 async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<Principal, ServiceError> {
     let origin = origin_of(req.request());
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim().to_owned());
-    if let Some(bearer) = bearer {
+    if let Some(bearer) = bearer_of(req.request()) {
         if let Some(ip) = &origin.client_ip {
             state.limits.auth_failures.check(ip)?;
         }
         let found = state
-            .db(move |conn| Ok(tokens::authenticate(conn, &bearer)?))
+            .db(move |conn| Ok(tokens::authenticate(conn, bearer.expose())?))
             .await?;
         return match found {
             Some(principal) => Ok(principal),

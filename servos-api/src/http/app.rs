@@ -6,6 +6,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 
+use crate::http::error::ApiError;
 use crate::http::routes::TierTable;
 use crate::http::{
     access, origin_check, panic_guard, rate_limit, request_context, routes, security_headers,
@@ -35,6 +36,12 @@ pub fn app(
         .app_data(web::Data::new(state))
         .app_data(web::Data::new(TierTable::new()))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        // A path whose id does not parse names nothing that exists.
+        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::invalid("query", e.to_string()).into()),
+        )
         .configure(routes::configure)
         .wrap(from_fn(csrf::middleware))
         .wrap(from_fn(access::middleware))

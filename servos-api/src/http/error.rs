@@ -36,6 +36,9 @@ pub enum ApiError {
     /// A web form without the session's CSRF token (or with a wrong one).
     #[error("this form has expired or did not come from this site; reload the page and try again")]
     CsrfRejected,
+    /// An agent that speaks another protocol version.
+    #[error("{}", .0.to_error_body().message)]
+    AgentProtocol(servos_common::protocol::ProtocolMismatch),
     /// No such method on this resource.
     #[error("method not allowed")]
     MethodNotAllowed {
@@ -74,6 +77,7 @@ impl ApiError {
             Self::Blocked => "blocked",
             Self::ForeignOrigin => "foreign_origin",
             Self::CsrfRejected => "csrf_rejected",
+            Self::AgentProtocol(_) => servos_common::protocol::MISMATCH_ERROR,
             Self::MethodNotAllowed { .. } => "method_not_allowed",
         }
     }
@@ -135,6 +139,7 @@ impl ResponseError for ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Blocked | Self::ForeignOrigin | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::AgentProtocol(_) => StatusCode::CONFLICT,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Extractors that make a handler's access visible in its signature
-//! (`Viewer`, `Admin`) and give it the audit origin of the request.
+//! (`Viewer`, `Admin`, `Agent`) and give it the audit origin of the request.
 
 use std::future::{ready, Ready};
 
@@ -12,6 +12,7 @@ use crate::audit::Origin;
 use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::http::request_context::RequestContext;
+use crate::mesh::agents::AgentNode;
 
 /// The audit origin (request id, client IP) of a request.
 pub fn origin_of(req: &HttpRequest) -> Origin {
@@ -77,3 +78,22 @@ role_extractor!(
     Admin,
     Role::Admin
 );
+
+/// A node's agent, authenticated by its agent token.
+#[derive(Debug, Clone)]
+pub struct Agent(pub AgentNode);
+
+impl FromRequest for Agent {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<AgentNode>()
+                .cloned()
+                .map(Agent)
+                .ok_or_else(ApiError::unauthenticated),
+        )
+    }
+}

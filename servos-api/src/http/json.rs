@@ -1,13 +1,16 @@
-//! Strict JSON bodies: `application/json` only, unknown fields refused,
+//! Strict JSON bodies: `application/json` only, at most
+//! [`MAX_BODY_BYTES`] (413 beyond), unknown fields refused,
 //! server-managed fields (ids, timestamps, owner) silently dropped, and
 //! error messages that name fields but never echo values.
 
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
+use crate::http::app::MAX_BODY_BYTES;
 use crate::http::error::ApiError;
 
 /// Fields the server sets itself; ignored when a client sends them.
@@ -42,9 +45,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for StrictJson<T> {
                     "Content-Type must be application/json".into(),
                 ));
             }
-            let bytes = body
-                .await
-                .map_err(|_| ApiError::BadJson("body is too large or unreadable".into()))?;
+            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::TooLarge {
+                    limit: MAX_BODY_BYTES,
+                },
+                _ => ApiError::BadJson("body is unreadable".into()),
+            })?;
             parse(&bytes).map(StrictJson)
         })
     }

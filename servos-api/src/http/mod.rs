@@ -14,3 +14,4 @@ pub mod rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod security_headers;
+pub mod sse;

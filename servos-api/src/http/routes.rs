@@ -10,8 +10,8 @@ use actix_web::{web, Route};
 use crate::ui;
 
 use super::handlers::{
-    apps, audit, deployments, env_sets, git_credentials, health, me, openapi, registries, servers,
-    session, setup, ssh_keys, tokens, users,
+    agent, agent_installs, apps, audit, deployments, env_sets, git_credentials, health, me, mesh,
+    openapi, registries, servers, session, setup, ssh_keys, tokens, users,
 };
 
 /// Who may call a route.
@@ -25,6 +25,8 @@ pub enum Tier {
     Deployer,
     /// `admin` only.
     Admin,
+    /// A node's agent, with its agent token (and the agent protocol header).
+    Agent,
     /// Nobody: explicitly denied.
     Blocked,
 }
@@ -40,6 +42,9 @@ pub struct RouteSpec {
     pub tier: Tier,
     /// Builds the actix route (method guard and handler).
     pub route: fn() -> Route,
+    /// The handler's path (`apps::show`); the OpenAPI document names the
+    /// operation after it.
+    pub handler: &'static str,
     /// The JSON API or a page of the web UI.
     pub surface: Surface,
 }
@@ -63,6 +68,7 @@ macro_rules! route_list {
                 path: $path,
                 tier: Tier::$tier,
                 route: || web::route().method(Method::$method).to($handler),
+                handler: stringify!($handler),
                 surface: Surface::$surface,
             }),*]
         }
@@ -109,6 +115,10 @@ routes! {
     POST   "/api/v1/servers/{id}/check" => Deployer, servers::check;
     POST   "/api/v1/servers/{id}/host-key/confirm" => Admin, servers::confirm_host_key;
     POST   "/api/v1/servers/{id}/host-key/reset" => Admin, servers::reset_host_key;
+    POST   "/api/v1/servers/{id}/enrollment-tokens" => Admin, mesh::issue_enrollment_token;
+    POST   "/api/v1/servers/{id}/agent" => Admin,   agent_installs::start;
+    GET    "/api/v1/agent-installs/{id}" => Viewer, agent_installs::show;
+    GET    "/api/v1/agent-installs/{id}/events" => Viewer, agent_installs::events;
     GET    "/api/v1/ssh-keys"           => Viewer,  ssh_keys::list;
     POST   "/api/v1/ssh-keys"           => Admin,   ssh_keys::create;
     GET    "/api/v1/ssh-keys/{id}"      => Viewer,  ssh_keys::show;
@@ -145,6 +155,21 @@ routes! {
     POST   "/api/v1/deployments/{id}/cancel" => Deployer, deployments::cancel;
     POST   "/api/v1/deployments/{id}/rollback" => Deployer, deployments::rollback;
     GET    "/api/v1/deployments/{id}/events" => Viewer, deployments::events;
+    GET    "/api/v1/mesh/nodes"         => Viewer,  mesh::list_nodes;
+    GET    "/api/v1/mesh/nodes/{id}"    => Viewer,  mesh::show_node;
+    DELETE "/api/v1/mesh/nodes/{id}"    => Admin,   mesh::remove_node;
+    POST   "/api/v1/mesh/nodes/{id}/revoke" => Admin, mesh::revoke_node;
+    GET    "/api/v1/mesh/apps"          => Viewer,  mesh::list_apps;
+    PUT    "/api/v1/mesh/apps/{id}"     => Admin,   mesh::join_app;
+    DELETE "/api/v1/mesh/apps/{id}"     => Admin,   mesh::leave_app;
+    GET    "/api/v1/mesh/policies"      => Viewer,  mesh::policy;
+    POST   "/api/v1/mesh/policies"      => Admin,   mesh::create_rule;
+    PUT    "/api/v1/mesh/policies/default" => Admin, mesh::set_default;
+    DELETE "/api/v1/mesh/policies/{id}" => Admin,   mesh::delete_rule;
+    POST   "/api/v1/agent/enroll"       => Public,  agent::enroll;
+    GET    "/api/v1/agent/config"       => Agent,   agent::config;
+    POST   "/api/v1/agent/heartbeat"    => Agent,   agent::heartbeat;
+    POST   "/api/v1/agent/key"          => Agent,   agent::rotate_key;
     GET    "/api/v1/audit"              => Admin,   audit::list;
     GET    "/api/v1/audit.csv"          => Admin,   audit::export_csv;
     DELETE "/api/v1/audit"              => Blocked, audit::refuse_change;
@@ -171,6 +196,15 @@ pages! {
     POST   "/servers/{id}/host-key/confirm" => Admin, ui::servers::confirm_host_key;
     POST   "/servers/{id}/host-key/reset" => Admin, ui::servers::reset_host_key;
     POST   "/servers/{id}/delete"       => Admin,   ui::servers::delete;
+    POST   "/servers/{id}/agent"        => Admin,   ui::agents::install;
+    GET    "/agent-installs/{id}"       => Viewer,  ui::agents::show;
+    GET    "/mesh"                      => Viewer,  ui::mesh::show;
+    POST   "/mesh/rules"                => Admin,   ui::mesh::create_rule;
+    POST   "/apps/{id}/mesh"            => Admin,   ui::mesh::app_membership;
+    POST   "/mesh/rules/{id}/delete"    => Admin,   ui::mesh::delete_rule;
+    POST   "/mesh/default"              => Admin,   ui::mesh::set_default;
+    POST   "/mesh/nodes/{id}/remove"    => Admin,   ui::mesh::remove_node;
+    POST   "/mesh/nodes/{id}/revoke"    => Admin,   ui::mesh::revoke_node;
     GET    "/credentials"               => Viewer,  ui::credentials::index;
     GET    "/credentials/ssh-keys/new"  => Admin,   ui::ssh_keys::new_form;
     POST   "/credentials/ssh-keys"      => Admin,   ui::ssh_keys::create;

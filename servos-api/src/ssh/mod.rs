@@ -8,6 +8,7 @@
 pub mod host_key;
 pub mod key;
 pub mod remote_file;
+pub mod shell;
 pub mod tunnel_http;
 
 use std::sync::Arc;

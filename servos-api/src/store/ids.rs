@@ -109,3 +109,11 @@ text_id!(
     /// A deploy worker: `<process id>-<random>/<number>`, unique per process.
     WorkerName
 );
+text_id!(
+    /// A node of the mesh (a server running the agent).
+    NodeId
+);
+text_id!(
+    /// An install of the agent on a server.
+    InstallId
+);

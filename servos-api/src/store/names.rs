@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 
 use super::schema::{api_tokens, apps, deployments, env_sets, git_credentials};
-use super::schema::{registries, servers, ssh_keys, users};
+use super::schema::{mesh_nodes, registries, servers, ssh_keys, users};
 use super::DbConn;
 
 /// One named row: its id, name and whether it is live (not deleted).
@@ -71,4 +71,17 @@ pub fn deployments_named(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<N
             (id, format!("{app} #{short}"), live)
         })
         .collect())
+}
+
+/// Mesh nodes by id, each named after its server.
+pub fn mesh_nodes_named(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<Named>> {
+    mesh_nodes::table
+        .inner_join(servers::table)
+        .filter(mesh_nodes::id.eq_any(ids))
+        .select((
+            mesh_nodes::id,
+            servers::name,
+            mesh_nodes::deleted_at.is_null(),
+        ))
+        .load(conn)
 }

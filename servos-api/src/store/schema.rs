@@ -244,7 +244,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     env_values,
     apps,
     app_servers,
-    servers
+    servers,
+    mesh_nodes
 );
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
@@ -312,3 +313,100 @@ diesel::joinable!(deployment_logs -> deployments (deployment_id));
 diesel::joinable!(deployments -> apps (app_id));
 diesel::allow_tables_to_appear_in_same_query!(deployments, apps);
 diesel::allow_tables_to_appear_in_same_query!(deployments, deployment_targets, deployment_logs);
+
+diesel::table! {
+    /// Servers running the agent: their mesh address, key and last heartbeat.
+    mesh_nodes (id) {
+        id -> Text,
+        server_id -> Text,
+        address_index -> BigInt,
+        public_key -> Text,
+        endpoint -> Nullable<Text>,
+        listen_port -> Integer,
+        facts -> Text,
+        token_hash -> Text,
+        applied_version -> Nullable<BigInt>,
+        last_heartbeat_at -> Nullable<Timestamp>,
+        last_status -> Nullable<Text>,
+        enrolled_at -> Timestamp,
+        updated_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// One-time tokens that enroll a server's agent.
+    enrollment_tokens (id) {
+        id -> Text,
+        server_id -> Text,
+        token_hash -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Installs of the agent on a server.
+    agent_installs (id) {
+        id -> Text,
+        server_id -> Text,
+        state -> Text,
+        reason -> Nullable<Text>,
+        requested_by -> Text,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The step log of agent installs.
+    agent_install_logs (install_id, seq) {
+        install_id -> Text,
+        seq -> BigInt,
+        at -> Timestamp,
+        text -> Text,
+    }
+}
+
+diesel::table! {
+    /// The mesh configuration's version.
+    mesh_state (id) {
+        id -> Integer,
+        version -> BigInt,
+        default_action -> Text,
+    }
+}
+
+diesel::table! {
+    /// Mesh policy rules.
+    mesh_rules (id) {
+        id -> BigInt,
+        src_kind -> Text,
+        src_ref -> Nullable<Text>,
+        dst_kind -> Text,
+        dst_ref -> Nullable<Text>,
+        protocol -> Text,
+        port_first -> Nullable<Integer>,
+        port_last -> Nullable<Integer>,
+        created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Applications that joined the mesh, with their index.
+    mesh_apps (app_id) {
+        app_id -> Text,
+        mesh_index -> BigInt,
+        member -> Bool,
+        joined_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(mesh_nodes -> servers (server_id));
+diesel::joinable!(mesh_apps -> apps (app_id));
+diesel::allow_tables_to_appear_in_same_query!(mesh_apps, apps);

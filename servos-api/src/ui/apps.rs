@@ -14,6 +14,7 @@ use crate::apps::{self, App};
 use crate::credentials::registries;
 use crate::deploy::history::{self, AppDeploys};
 use crate::http::error::ApiError;
+use crate::mesh::apps::{self as mesh_apps, MeshApp};
 use crate::servers;
 use crate::state::AppState;
 use crate::store::ids::{AppId, ServerId};
@@ -147,6 +148,7 @@ pub(super) struct ShowPage<'a> {
     pub(super) env: MaskedEnv,
     pub(super) editor: EnvEditor,
     pub(super) deployments: AppDeployments,
+    pub(super) mesh: Option<MeshApp>,
 }
 
 /// Server names by id.
@@ -360,6 +362,7 @@ pub(super) async fn show_page<'a>(
         env,
         editor,
         deployments,
+        mesh: mesh_apps::of_app(state, id).await?,
     })
 }
 

@@ -95,6 +95,7 @@ fn page_of(kind: TargetType, id: &str) -> Option<String> {
         }
         TargetType::User => "/users".to_owned(),
         TargetType::ApiToken => "/tokens".to_owned(),
+        TargetType::MeshNode | TargetType::MeshPolicy | TargetType::MeshRule => "/mesh".to_owned(),
         TargetType::Account | TargetType::DataKey | TargetType::Keyring | TargetType::Route => {
             return None
         }

@@ -9,6 +9,7 @@
 //! errors of page routes render as pages (`errors.rs`). No page shows a
 //! stored secret value: only an explicit, audited reveal (a POST) does.
 
+pub mod agents;
 pub mod app_env;
 pub mod app_form;
 pub mod apps;
@@ -22,9 +23,11 @@ pub mod deployments;
 pub mod errors;
 pub mod flash;
 pub mod form;
+pub mod mesh;
 pub mod servers;
 pub mod session;
 pub mod ssh_keys;
 pub mod tokens;
+pub mod topology;
 pub mod users;
 pub mod views;

@@ -147,6 +147,7 @@ struct ShowPage<'a> {
     added: String,
     key: Option<SshKeyRow>,
     checks: Vec<CheckItem>,
+    agent: super::agents::AgentItem,
 }
 
 /// `GET /servers`.
@@ -264,8 +265,10 @@ pub async fn show(
         .unwrap_or_default()
         .into_iter()
         .collect();
+    let agent = super::agents::of_server(&state, &row.id).await?;
     let page = ShowPage {
         chrome: &chrome,
+        agent,
         user: row.ssh_user.clone(),
         pending: row.pending_fingerprint.clone(),
         added: views::when(row.created_at),

@@ -44,6 +44,10 @@ async fn every_route_enforces_its_tier(backend: Backend) {
             if let Some(token) = bearer {
                 req = req.insert_header(("Authorization", format!("Bearer {token}")));
             }
+            if spec.tier == Tier::Agent {
+                let version = servos_common::protocol::VERSION.to_string();
+                req = req.insert_header((servos_common::protocol::HEADER, version));
+            }
             let (status, _, _) = send(&svc, req).await;
             assert!(status < 500, "{method} {path} answered {status}");
             results.push(status);
@@ -74,6 +78,10 @@ async fn every_route_enforces_its_tier(backend: Backend) {
                 assert_eq!(anon, 401, "{method} {path}");
                 expect([false, false, false, true]);
             }
+            Tier::Agent => {
+                // A user's token is no agent token.
+                assert_eq!([anon, viewer, deployer, admin], [401; 4], "{method} {path}")
+            }
             Tier::Blocked => {
                 assert_eq!([anon, viewer, deployer, admin], [403; 4], "{method} {path}")
             }
@@ -92,12 +100,17 @@ async fn unknown_routes_and_methods_fail_closed(backend: Backend) {
     )
     .await;
     assert_eq!(status, 404);
-    let (status, _, _) = send(
+    let (status, headers, _) = send(
         &svc,
         json_req("PUT", "/api/v1/users", ip(9), json!({})).insert_header(auth),
     )
     .await;
     assert_eq!(status, 405);
+    assert_eq!(
+        headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST"),
+        "a 405 names the methods the resource has"
+    );
 }
 
 /// True when a page answer refuses the caller: 403, or the redirect to the
@@ -169,7 +182,7 @@ async fn every_page_route_enforces_its_tier(backend: Backend) {
             Tier::Viewer => [true, false, false, false],
             Tier::Deployer => [true, true, false, false],
             Tier::Admin => [true, true, true, false],
-            Tier::Blocked => [true; 4],
+            Tier::Agent | Tier::Blocked => [true; 4],
         };
         assert_eq!(
             refused, expected,

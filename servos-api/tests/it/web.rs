@@ -224,6 +224,9 @@ pub(crate) struct World {
     pub git: String,
     /// A queued deployment of the application.
     pub deployment: String,
+    /// An agent install on the server (set by tests that need one: installs
+    /// need SSH, so they are stored directly).
+    pub install: String,
 }
 
 async fn created<S, B>(svc: &S, token: &str, path: &str, body: serde_json::Value) -> String
@@ -310,7 +313,35 @@ where
         registry,
         git,
         deployment,
+        install: String::new(),
     }
+}
+
+/// Stores a finished agent install on `server` (an install needs SSH, so
+/// page tests store one directly); returns its id.
+pub(crate) fn stored_install(app: &TestApp, server: &str) -> String {
+    use servos_api::store::agent_installs::{self, InstallLogRow, InstallRow};
+    let id = servos_api::store::ids::InstallId::random();
+    let now = servos_api::store::now();
+    let mut conn = app.state.pool.get().expect("conn");
+    let row = InstallRow {
+        id: id.clone(),
+        server_id: server.into(),
+        state: "failed".into(),
+        reason: Some("no heartbeat from the agent within 60 s".into()),
+        requested_by: "admin@example.com".into(),
+        created_at: now,
+        finished_at: Some(now),
+    };
+    agent_installs::insert(&mut conn, &row).expect("store the install");
+    let line = InstallLogRow {
+        install_id: id.clone(),
+        seq: 1,
+        at: now,
+        text: "connecting over the pinned SSH session".into(),
+    };
+    agent_installs::append(&mut conn, &line).expect("store a line");
+    id.to_string()
 }
 
 /// A GET page pattern of the route table with the world's ids in it.
@@ -323,6 +354,8 @@ pub(crate) fn concrete(pattern: &str, world: &World) -> String {
         &world.app
     } else if pattern.starts_with("/deployments/") {
         &world.deployment
+    } else if pattern.starts_with("/agent-installs/") {
+        &world.install
     } else {
         ""
     };

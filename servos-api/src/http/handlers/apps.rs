@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
@@ -14,9 +14,10 @@ use crate::apps::validate::Limits;
 use crate::apps::{self, App, AppPatch, NewApp};
 use crate::audit::Origin;
 use crate::credentials::env_sets::{EnvChange, VarEdit};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Admin, Deployer, Viewer};
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 use crate::store::ids::{AppId, ServerId};
 
@@ -25,6 +26,7 @@ use super::views::{Revealed, MASK};
 
 /// An application.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = App)]
 pub struct AppView {
     /// Id.
     pub id: AppId,
@@ -80,6 +82,7 @@ impl From<App> for AppView {
 
 /// One variable as shown: its value masked.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EnvVar)]
 pub struct EnvVarView {
     /// Always `********`.
     pub value: &'static str,
@@ -89,6 +92,7 @@ pub struct EnvVarView {
 
 /// An application's current environment, values masked.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AppEnv)]
 pub struct AppEnvView {
     /// The application.
     pub app_id: AppId,
@@ -124,7 +128,7 @@ impl From<MaskedEnv> for AppEnvView {
 pub struct VarEditBody {
     /// New value (required for a new variable; stored encrypted, never returned).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = fields::env_value_or_null)]
     pub value: Option<SecretText>,
     /// Deliver as a file rather than in the environment (a new variable defaults to `false`).
     #[serde(default)]
@@ -137,9 +141,11 @@ pub struct VarEditBody {
 pub struct ChangeAppEnv {
     /// Variables to add or edit, by name.
     #[serde(default)]
+    #[schema(schema_with = fields::env_edits)]
     pub set: BTreeMap<String, VarEditBody>,
     /// Names of variables to remove.
     #[serde(default)]
+    #[schema(schema_with = fields::env_names)]
     pub remove: Vec<String>,
 }
 
@@ -172,8 +178,9 @@ pub async fn list(state: web::Data<AppState>, _caller: Viewer) -> Result<HttpRes
 
 /// Creates an application (its environment starts empty, at version 0).
 #[utoipa::path(post, path = "/api/v1/apps", tag = "apps", request_body = NewApp,
-    responses((status = 201, body = AppView), (status = 400, body = crate::http::error::ErrorBody),
-    (status = 409, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+    responses((status = 201, body = AppView),
+    (status = 409, body = ErrorBody, description = "Another application has this name or domain")),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
     origin: Origin,
@@ -186,8 +193,7 @@ pub async fn create(
 
 /// One application.
 #[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "Application id")),
-    responses((status = 200, body = AppView), (status = 404, body = crate::http::error::ErrorBody)),
-    security(("session" = []), ("bearer" = [])))]
+    responses((status = 200, body = AppView)), security(("session" = []), ("bearer" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
     _caller: Viewer,
@@ -199,8 +205,8 @@ pub async fn show(
 
 /// Changes the fields given (a partial update); `null` clears an optional field.
 #[utoipa::path(patch, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "Application id")),
-    request_body = AppPatch, responses((status = 200, body = AppView), (status = 400, body = crate::http::error::ErrorBody),
-    (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody)),
+    request_body = AppPatch, responses((status = 200, body = AppView),
+    (status = 409, body = ErrorBody, description = "Another application has this name or domain")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -228,19 +234,17 @@ pub struct DeleteQuery {
 /// when a server could not be cleaned (unless `force`).
 #[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps",
     params(("id" = String, Path, description = "Application id"), DeleteQuery),
-    responses((status = 204), (status = 400, body = crate::http::error::ErrorBody),
-    (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
-    (status = 502, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Deleted"),
+    (status = 409, body = ErrorBody, description = "One of its deployments is queued or running"),
+    (status = 502, body = ErrorBody, description = "A server could not be cleaned; nothing was deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
     id: web::Path<AppId>,
-    req: HttpRequest,
+    query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = web::Query::<DeleteQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::invalid("query", e.to_string()))?;
     let force = query.force.unwrap_or(false);
     apps::delete(&state, origin, admin.0, id.into_inner(), force).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -248,8 +252,7 @@ pub async fn delete(
 
 /// The current environment: names, flags and version; values masked.
 #[utoipa::path(get, path = "/api/v1/apps/{id}/env", tag = "apps", params(("id" = String, Path, description = "Application id")),
-    responses((status = 200, body = AppEnvView), (status = 404, body = crate::http::error::ErrorBody)),
-    security(("session" = []), ("bearer" = [])))]
+    responses((status = 200, body = AppEnvView)), security(("session" = []), ("bearer" = [])))]
 pub async fn show_env(
     state: web::Data<AppState>,
     _caller: Viewer,
@@ -261,8 +264,8 @@ pub async fn show_env(
 
 /// Shows one variable's current value once; the reveal is audited.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/env/reveal", tag = "apps", params(("id" = String, Path, description = "Application id")),
-    request_body = RevealVar, responses((status = 200, body = Revealed), (status = 400, body = crate::http::error::ErrorBody),
-    (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)),
+    request_body = RevealVar, responses((status = 200, body = Revealed),
+    (status = 422, body = ErrorBody, description = "The stored value cannot be decrypted; set it again")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn reveal_env(
     state: web::Data<AppState>,
@@ -278,8 +281,9 @@ pub async fn reveal_env(
 /// Adds, edits or removes variables, saved as a new version; variables not
 /// named keep their values, so none has to be sent back.
 #[utoipa::path(patch, path = "/api/v1/apps/{id}/env", tag = "apps", params(("id" = String, Path, description = "Application id")),
-    request_body = ChangeAppEnv, responses((status = 200, body = AppEnvView), (status = 400, body = crate::http::error::ErrorBody),
-    (status = 404, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+    request_body = ChangeAppEnv, responses((status = 200, body = AppEnvView),
+    (status = 422, body = ErrorBody, description = "A stored value cannot be decrypted; set it again")),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn change_env(
     state: web::Data<AppState>,
     origin: Origin,

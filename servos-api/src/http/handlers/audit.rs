@@ -30,6 +30,7 @@ pub struct AuditQuery {
     /// Entries older than this sequence number (from `next_before`).
     pub before: Option<i64>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -56,22 +57,14 @@ pub struct AuditPage {
     pub next_before: Option<i64>,
 }
 
-/// Parses the query string into our error type (unknown parameters refused).
-fn query(raw: &str) -> Result<AuditQuery, ApiError> {
-    web::Query::<AuditQuery>::from_query(raw)
-        .map(web::Query::into_inner)
-        .map_err(|e| ApiError::invalid("query", e.to_string()))
-}
-
 /// Lists entries matching the filters, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = AuditPage)), security(("session" = []), ("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     _admin: Admin,
-    req: actix_web::HttpRequest,
+    query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query(req.query_string())?;
     let (filter, limit) = (query.filter(), query.limit.unwrap_or(50));
     let page = state
         .db(move |conn| read::page(conn, &filter, limit))
@@ -84,14 +77,14 @@ pub async fn list(
 
 /// Exports entries matching the filters as CSV (at most 100,000).
 #[utoipa::path(get, path = "/api/v1/audit.csv", tag = "audit", params(AuditQuery),
-    responses((status = 200, content_type = "text/csv", description = "CSV, one entry per line")),
+    responses((status = 200, content_type = "text/csv", body = String, description = "CSV, one entry per line")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn export_csv(
     state: web::Data<AppState>,
     _admin: Admin,
-    req: actix_web::HttpRequest,
+    query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = query(req.query_string())?.filter();
+    let filter = query.filter();
     let csv = state.db(move |conn| read::csv(conn, &filter)).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Origin;
 use crate::deploy::events;
 use crate::deploy::requests::{self, Deployment};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Deployer, Viewer};
+use crate::http::sse;
 use crate::state::AppState;
 use crate::store::deployment_targets::{TargetRow, TargetTimings};
 use crate::store::deployments::DeploymentRow;
@@ -22,6 +23,7 @@ const MAX_PAGE: i64 = 200;
 
 /// One server of a deployment.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Target)]
 pub struct TargetView {
     /// Id; also names the files the deployment writes on the server.
     pub id: TargetId,
@@ -48,6 +50,7 @@ pub struct TargetView {
 /// Where one server's share of a deployment spent its time, in
 /// milliseconds.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Timings)]
 pub struct TimingsView {
     /// From the start of work on the server (connecting) to its end.
     pub total_ms: i64,
@@ -96,6 +99,7 @@ impl From<TargetRow> for TargetView {
 
 /// A deployment.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Deployment)]
 pub struct DeploymentView {
     /// Id.
     pub id: DeploymentId,
@@ -176,6 +180,7 @@ pub struct DeploymentQuery {
     /// Deployments older than this one (from `next_before`).
     pub before: Option<DeploymentId>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -197,17 +202,12 @@ pub struct EventsQuery {
     pub after: Option<i64>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
-    web::Query::<T>::from_query(raw)
-        .map(web::Query::into_inner)
-        .map_err(|e| ApiError::invalid("query", e.to_string()))
-}
-
 /// Queues a deployment of the application's current image and environment.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/deploy", tag = "deployments",
     params(("id" = String, Path, description = "Application id")),
-    responses((status = 202, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody),
-    (status = 409, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+    responses((status = 202, body = DeploymentView),
+    (status = 409, body = ErrorBody, description = "The application has no target servers")),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn deploy(
     state: web::Data<AppState>,
     origin: Origin,
@@ -220,14 +220,13 @@ pub async fn deploy(
 
 /// Lists deployments, newest first.
 #[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments", params(DeploymentQuery),
-    responses((status = 200, body = DeploymentPage), (status = 400, body = crate::http::error::ErrorBody)),
-    security(("session" = []), ("bearer" = [])))]
+    responses((status = 200, body = DeploymentPage)), security(("session" = []), ("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     _caller: Viewer,
-    req: HttpRequest,
+    query: web::Query<DeploymentQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query: DeploymentQuery = parse(req.query_string())?;
+    let query = query.into_inner();
     let limit = query.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(
@@ -246,8 +245,7 @@ pub async fn list(
 /// time went.
 #[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
-    responses((status = 200, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody)),
-    security(("session" = []), ("bearer" = [])))]
+    responses((status = 200, body = DeploymentView)), security(("session" = []), ("bearer" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
     _caller: Viewer,
@@ -261,8 +259,9 @@ pub async fn show(
 /// (servers already switched keep the new version).
 #[utoipa::path(post, path = "/api/v1/deployments/{id}/cancel", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
-    responses((status = 200, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody),
-    (status = 409, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+    responses((status = 200, body = DeploymentView),
+    (status = 409, body = ErrorBody, description = "The deployment has already ended")),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,
     origin: Origin,
@@ -277,8 +276,9 @@ pub async fn cancel(
 /// image (by digest) and environment version.
 #[utoipa::path(post, path = "/api/v1/deployments/{id}/rollback", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id to return to")),
-    responses((status = 202, body = DeploymentView), (status = 404, body = crate::http::error::ErrorBody),
-    (status = 409, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+    responses((status = 202, body = DeploymentView),
+    (status = 409, body = ErrorBody, description = "The deployment did not succeed, or its application has no target servers")),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn rollback(
     state: web::Data<AppState>,
     origin: Origin,
@@ -294,25 +294,16 @@ pub async fn rollback(
 /// event (`{state, reason}`) once the deployment has ended; then it closes.
 #[utoipa::path(get, path = "/api/v1/deployments/{id}/events", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id"), EventsQuery),
-    responses((status = 200, content_type = "text/event-stream", body = String),
-    (status = 404, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+    responses((status = 200, content_type = "text/event-stream", body = String)),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn events(
     state: web::Data<AppState>,
     _caller: Viewer,
     id: web::Path<DeploymentId>,
+    query: web::Query<EventsQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query: EventsQuery = parse(req.query_string())?;
-    let resume = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok());
-    let after = resume.or(query.after).unwrap_or(0).max(0);
+    let after = sse::resume_after(&req, query.after);
     let stream = events::stream(&state, id.into_inner(), after).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(stream))
+    Ok(sse::respond(stream))
 }

@@ -9,9 +9,10 @@ use servos_common::secret::SecretText;
 
 use crate::audit::Origin;
 use crate::credentials::env_sets::{self, EnvChange, EnvSetSummary, VarEdit};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Admin, Viewer};
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 use crate::store::env_sets::EnvSetRow;
 
@@ -22,10 +23,11 @@ use super::views::{Revealed, MASK};
 #[serde(deny_unknown_fields)]
 pub struct CreateEnvSet {
     /// Name.
+    #[schema(schema_with = fields::name)]
     pub name: String,
     /// Variables: name → value (stored encrypted, never returned).
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>)]
+    #[schema(schema_with = fields::env_vars)]
     pub vars: BTreeMap<String, SecretText>,
 }
 
@@ -35,10 +37,11 @@ pub struct CreateEnvSet {
 pub struct UpdateEnvSet {
     /// Variables to add or replace: name → value.
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>)]
+    #[schema(schema_with = fields::env_vars)]
     pub set: BTreeMap<String, SecretText>,
     /// Names to remove.
     #[serde(default)]
+    #[schema(schema_with = fields::env_names)]
     pub unset: Vec<String>,
 }
 
@@ -47,11 +50,13 @@ pub struct UpdateEnvSet {
 #[serde(deny_unknown_fields)]
 pub struct RevealVar {
     /// Variable name.
+    #[schema(schema_with = fields::env_name)]
     pub name: String,
 }
 
 /// A set; values masked.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EnvSet)]
 pub struct EnvSetView {
     /// Id.
     pub id: String,
@@ -92,6 +97,7 @@ impl From<EnvSetRow> for EnvSetView {
 
 /// One version's variable names.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EnvVersion)]
 pub struct EnvVersionView {
     /// Version number.
     pub version: i64,
@@ -111,7 +117,8 @@ pub async fn list(state: web::Data<AppState>, _caller: Viewer) -> Result<HttpRes
 
 /// Creates an environment set (version 1).
 #[utoipa::path(post, path = "/api/v1/env-sets", tag = "credentials", request_body = CreateEnvSet,
-    responses((status = 201, body = EnvSetView), (status = 400, body = crate::http::error::ErrorBody)),
+    responses((status = 201, body = EnvSetView),
+    (status = 409, body = ErrorBody, description = "An environment set has this name")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -126,7 +133,7 @@ pub async fn create(
 
 /// One set with its current variable names (values masked).
 #[utoipa::path(get, path = "/api/v1/env-sets/{id}", tag = "credentials", params(("id" = String, Path, description = "Set id")),
-    responses((status = 200, body = EnvSetView), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = EnvSetView)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -139,7 +146,8 @@ pub async fn show(
 
 /// Adds, changes or removes variables as a new version.
 #[utoipa::path(patch, path = "/api/v1/env-sets/{id}", tag = "credentials", params(("id" = String, Path, description = "Set id")),
-    request_body = UpdateEnvSet, responses((status = 200, body = EnvSetView), (status = 400, body = crate::http::error::ErrorBody)),
+    request_body = UpdateEnvSet, responses((status = 200, body = EnvSetView),
+    (status = 422, body = ErrorBody, description = "A stored value cannot be decrypted; set it again")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -193,7 +201,8 @@ pub async fn versions(
 
 /// Shows one variable's value once; the reveal is audited.
 #[utoipa::path(post, path = "/api/v1/env-sets/{id}/reveal", tag = "credentials", params(("id" = String, Path, description = "Set id")),
-    request_body = RevealVar, responses((status = 200, body = Revealed), (status = 403, body = crate::http::error::ErrorBody)),
+    request_body = RevealVar, responses((status = 200, body = Revealed),
+    (status = 422, body = ErrorBody, description = "The stored value cannot be decrypted; set it again")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn reveal(
     state: web::Data<AppState>,
@@ -208,7 +217,7 @@ pub async fn reveal(
 
 /// Deletes a set (its versions stay for the deployments that used them).
 #[utoipa::path(delete, path = "/api/v1/env-sets/{id}", tag = "credentials", params(("id" = String, Path, description = "Set id")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,

@@ -7,9 +7,10 @@ use servos_common::secret::SecretText;
 
 use crate::audit::Origin;
 use crate::credentials::git::{self, NewGitCredential, Provider};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Admin, Viewer};
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 use crate::store::git_credentials::GitCredentialRow;
 
@@ -20,18 +21,21 @@ use super::views::{Revealed, MASK};
 #[serde(deny_unknown_fields)]
 pub struct CreateGitCredential {
     /// Name.
+    #[schema(schema_with = fields::name)]
     pub name: String,
     /// Provider.
     pub provider: Provider,
-    /// User name, where the provider wants one.
+    /// User name, where the provider wants one: 1 to 256 printable characters.
+    #[schema(pattern = "^[!-~]([ -~]*[!-~])?$", max_length = 256)]
     pub username: Option<String>,
-    /// Access token (stored encrypted, never returned).
-    #[schema(value_type = String)]
+    /// Access token, 1 byte to 64 KiB (stored encrypted, never returned).
+    #[schema(value_type = String, min_length = 1)]
     pub token: SecretText,
 }
 
 /// A git credential, without its token.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = GitCredential)]
 pub struct GitCredentialView {
     /// Id.
     pub id: String,
@@ -77,7 +81,8 @@ pub async fn list(state: web::Data<AppState>, _caller: Viewer) -> Result<HttpRes
 
 /// Stores a git credential.
 #[utoipa::path(post, path = "/api/v1/git-credentials", tag = "credentials", request_body = CreateGitCredential,
-    responses((status = 201, body = GitCredentialView), (status = 400, body = crate::http::error::ErrorBody)),
+    responses((status = 201, body = GitCredentialView),
+    (status = 409, body = ErrorBody, description = "A git credential has this name")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -103,7 +108,7 @@ pub async fn create(
 
 /// One git credential (token masked).
 #[utoipa::path(get, path = "/api/v1/git-credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "Credential id")),
-    responses((status = 200, body = GitCredentialView), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = GitCredentialView)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -116,7 +121,7 @@ pub async fn show(
 
 /// Deletes a git credential.
 #[utoipa::path(delete, path = "/api/v1/git-credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "Credential id")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -130,7 +135,8 @@ pub async fn delete(
 
 /// Shows the token once; the reveal is audited.
 #[utoipa::path(post, path = "/api/v1/git-credentials/{id}/reveal", tag = "credentials", params(("id" = String, Path, description = "Credential id")),
-    responses((status = 200, body = Revealed), (status = 403, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = Revealed),
+    (status = 422, body = ErrorBody, description = "The stored secret cannot be decrypted; enter it again")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn reveal(
     state: web::Data<AppState>,

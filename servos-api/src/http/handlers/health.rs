@@ -23,7 +23,8 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
-    (status = 200, body = Status), (status = 503, body = crate::http::error::ErrorBody)))]
+    (status = 200, body = Status),
+    (status = 503, body = crate::http::error::ErrorBody, description = "The database does not answer")))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
         .db(|conn| store::conn::ping(conn).map_err(|_| ServiceError::Unavailable))

@@ -11,11 +11,13 @@ use crate::audit::Origin;
 use crate::http::error::ApiError;
 use crate::http::extract::Viewer;
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 use crate::store::ids::UserId;
 
 /// Who the caller is.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Me)]
 pub struct MeView {
     /// User id.
     pub user_id: UserId,
@@ -50,14 +52,14 @@ pub struct PasswordChange {
     /// The current password.
     #[schema(value_type = String)]
     pub current_password: SecretText,
-    /// The new password (12 characters or more).
-    #[schema(value_type = String)]
+    /// The new password.
+    #[schema(schema_with = fields::new_password)]
     pub new_password: SecretText,
 }
 
 /// Changes the caller's password; every session of the account ends.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "users", request_body = PasswordChange,
-    responses((status = 204), (status = 400, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Changed; every session of the account ended")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn change_password(
     state: web::Data<AppState>,

@@ -1,6 +1,8 @@
 //! Request handlers, one file per resource. Handlers are thin: parse,
 //! call the service, render.
 
+pub mod agent;
+pub mod agent_installs;
 pub mod apps;
 pub mod audit;
 pub mod deployments;
@@ -8,6 +10,7 @@ pub mod env_sets;
 pub mod git_credentials;
 pub mod health;
 pub mod me;
+pub mod mesh;
 pub mod openapi;
 pub mod registries;
 pub mod servers;

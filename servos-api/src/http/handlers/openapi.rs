@@ -3,12 +3,14 @@
 use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
-use utoipa::OpenApi as _;
 
-use crate::http::openapi::ApiDoc;
+use crate::http::openapi;
 
-static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()));
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    openapi::json()
+        .map(|doc| doc.to_string())
+        .unwrap_or_else(|_| "{}".into())
+});
 
 /// The OpenAPI 3.1 description of this API.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI document")))]

@@ -7,9 +7,10 @@ use servos_common::secret::SecretText;
 
 use crate::audit::Origin;
 use crate::credentials::registries::{self, NewRegistry};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Admin, Viewer};
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 use crate::store::registries::RegistryRow;
 
@@ -20,18 +21,22 @@ use super::views::Revealed;
 #[serde(deny_unknown_fields)]
 pub struct CreateRegistry {
     /// Name.
+    #[schema(schema_with = fields::name)]
     pub name: String,
-    /// Registry host, `host[:port]`.
+    /// Registry host, `host[:port]`, without scheme or path.
+    #[schema(pattern = r"^[A-Za-z0-9.:\[\]-]+$", max_length = 253)]
     pub host: String,
-    /// User name.
+    /// User name: 1 to 256 printable characters.
+    #[schema(pattern = "^[!-~]([ -~]*[!-~])?$", max_length = 256)]
     pub username: String,
-    /// Password or token (stored encrypted, never returned).
-    #[schema(value_type = String)]
+    /// Password or token, 1 byte to 64 KiB (stored encrypted, never returned).
+    #[schema(value_type = String, min_length = 1)]
     pub password: SecretText,
 }
 
 /// A registry credential, without its password.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Registry)]
 pub struct RegistryView {
     /// Id.
     pub id: String,
@@ -73,7 +78,8 @@ pub async fn list(state: web::Data<AppState>, _caller: Viewer) -> Result<HttpRes
 
 /// Stores a registry credential.
 #[utoipa::path(post, path = "/api/v1/registries", tag = "credentials", request_body = CreateRegistry,
-    responses((status = 201, body = RegistryView), (status = 400, body = crate::http::error::ErrorBody)),
+    responses((status = 201, body = RegistryView),
+    (status = 409, body = ErrorBody, description = "A registry credential has this name")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -99,7 +105,7 @@ pub async fn create(
 
 /// One registry credential (password masked).
 #[utoipa::path(get, path = "/api/v1/registries/{id}", tag = "credentials", params(("id" = String, Path, description = "Credential id")),
-    responses((status = 200, body = RegistryView), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = RegistryView)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -112,7 +118,7 @@ pub async fn show(
 
 /// Deletes a registry credential.
 #[utoipa::path(delete, path = "/api/v1/registries/{id}", tag = "credentials", params(("id" = String, Path, description = "Credential id")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -126,7 +132,8 @@ pub async fn delete(
 
 /// Shows the password once; the reveal is audited.
 #[utoipa::path(post, path = "/api/v1/registries/{id}/reveal", tag = "credentials", params(("id" = String, Path, description = "Credential id")),
-    responses((status = 200, body = Revealed), (status = 403, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = Revealed),
+    (status = 422, body = ErrorBody, description = "The stored secret cannot be decrypted; enter it again")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn reveal(
     state: web::Data<AppState>,

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Origin;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Admin, Deployer, Viewer};
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::servers::{self, NewServer};
 use crate::state::AppState;
 use crate::store::ids::ServerId;
@@ -20,18 +21,23 @@ use crate::store::servers::{ServerCheckRow, ServerRow};
 #[serde(deny_unknown_fields)]
 pub struct CreateServer {
     /// Name.
+    #[schema(schema_with = fields::name)]
     pub name: String,
     /// Host name or IP address.
+    #[schema(pattern = "^[A-Za-z0-9.:-]+$", max_length = 253)]
     pub address: String,
     /// SSH port (default 22).
     #[serde(default = "default_port")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
-    /// Remote user.
+    /// Remote user: a Unix user name like `deploy`.
+    #[schema(pattern = "^[a-z_][a-z0-9_-]*$", max_length = 32)]
     pub user: String,
     /// SSH key of kind `server`.
     pub ssh_key_id: String,
     /// Roles: `run` and/or `build` (default `run`).
     #[serde(default = "default_roles")]
+    #[schema(pattern = "^(run|build)$", min_items = 1)]
     pub roles: Vec<String>,
     /// Labels.
     #[serde(default)]
@@ -50,12 +56,14 @@ fn default_roles() -> Vec<String> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmHostKey {
-    /// `SHA256:...`.
+    /// `SHA256:...`, as `ssh-keygen -lf` prints it.
+    #[schema(pattern = "^SHA256:[A-Za-z0-9+/]{43}$")]
     pub fingerprint: String,
 }
 
 /// One health check.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Check)]
 pub struct CheckView {
     /// When.
     pub at: DateTime<Utc>,
@@ -86,6 +94,7 @@ impl From<ServerCheckRow> for CheckView {
 
 /// A server.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Server)]
 pub struct ServerView {
     /// Id.
     pub id: ServerId,
@@ -151,7 +160,8 @@ pub async fn list(state: web::Data<AppState>, _caller: Viewer) -> Result<HttpRes
 
 /// Registers a server (nothing is connected yet).
 #[utoipa::path(post, path = "/api/v1/servers", tag = "servers", request_body = CreateServer,
-    responses((status = 201, body = ServerView), (status = 400, body = crate::http::error::ErrorBody)),
+    responses((status = 201, body = ServerView),
+    (status = 409, body = ErrorBody, description = "A server has this name")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -183,7 +193,7 @@ pub async fn create(
 
 /// One server with its newest check.
 #[utoipa::path(get, path = "/api/v1/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id")),
-    responses((status = 200, body = ServerView), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = ServerView)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -196,7 +206,7 @@ pub async fn show(
 
 /// Deletes a server.
 #[utoipa::path(delete, path = "/api/v1/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -210,8 +220,12 @@ pub async fn delete(
 
 /// Connects once, pins the host key (trust on first use) and checks Docker.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/commission", tag = "servers", params(("id" = String, Path, description = "Server id")),
-    responses((status = 200, body = CheckView), (status = 409, body = crate::http::error::ErrorBody),
-    (status = 502, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+    responses((status = 200, body = CheckView),
+    (status = 409, body = ErrorBody, description = "The host key differs from the pin (connection refused), \
+    or the server's SSH key was deleted"),
+    (status = 422, body = ErrorBody, description = "The server's SSH key cannot be decrypted"),
+    (status = 502, body = ErrorBody, description = "The server could not be reached or refused the connection")),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn commission(
     state: web::Data<AppState>,
     origin: Origin,
@@ -224,8 +238,12 @@ pub async fn commission(
 
 /// Checks the server over its pinned connection: SSH, host key, Docker, disk.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/check", tag = "servers", params(("id" = String, Path, description = "Server id")),
-    responses((status = 200, body = CheckView), (status = 409, body = crate::http::error::ErrorBody),
-    (status = 502, body = crate::http::error::ErrorBody)), security(("session" = []), ("bearer" = [])))]
+    responses((status = 200, body = CheckView),
+    (status = 409, body = ErrorBody, description = "No host key is pinned yet, the host key differs from the pin (connection refused), \
+    or the server's SSH key was deleted"),
+    (status = 422, body = ErrorBody, description = "The server's SSH key cannot be decrypted"),
+    (status = 502, body = ErrorBody, description = "The server could not be reached or refused the connection")),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn check(
     state: web::Data<AppState>,
     origin: Origin,
@@ -238,7 +256,11 @@ pub async fn check(
 
 /// Pins a new host key the admin checked out of band, if the server presents it.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/host-key/confirm", tag = "servers", params(("id" = String, Path, description = "Server id")),
-    request_body = ConfirmHostKey, responses((status = 200, body = CheckView), (status = 409, body = crate::http::error::ErrorBody)),
+    request_body = ConfirmHostKey, responses((status = 200, body = CheckView),
+    (status = 409, body = ErrorBody, description = "The server presented another key (connection refused), \
+    or the server's SSH key was deleted"),
+    (status = 422, body = ErrorBody, description = "The server's SSH key cannot be decrypted"),
+    (status = 502, body = ErrorBody, description = "The server could not be reached or refused the connection")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn confirm_host_key(
     state: web::Data<AppState>,
@@ -255,7 +277,7 @@ pub async fn confirm_host_key(
 
 /// Clears the pin: the next commissioning trusts the key it sees.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/host-key/reset", tag = "servers", params(("id" = String, Path, description = "Server id")),
-    responses((status = 204)), security(("session" = []), ("bearer" = [])))]
+    responses((status = 204, description = "The pin is cleared")), security(("session" = []), ("bearer" = [])))]
 pub async fn reset_host_key(
     state: web::Data<AppState>,
     origin: Origin,

@@ -8,7 +8,7 @@ use servos_common::secret::SecretText;
 
 use crate::accounts::sessions::{self, COOKIE};
 use crate::audit::Origin;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Viewer;
 use crate::http::json::StrictJson;
 use crate::state::AppState;
@@ -40,8 +40,8 @@ pub fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) 
 
 /// Opens a browser session: sets the `servos_session` cookie.
 #[utoipa::path(post, path = "/api/v1/login", tag = "session", request_body = LoginRequest, responses(
-    (status = 200, body = UserView), (status = 401, body = crate::http::error::ErrorBody),
-    (status = 429, body = crate::http::error::ErrorBody)))]
+    (status = 200, body = UserView),
+    (status = 401, body = ErrorBody, description = "The email or password is incorrect")))]
 pub async fn login(
     state: web::Data<AppState>,
     origin: Origin,
@@ -56,7 +56,9 @@ pub async fn login(
 }
 
 /// Ends the current session and clears the cookie.
-#[utoipa::path(post, path = "/api/v1/logout", tag = "session", responses((status = 204)),
+#[utoipa::path(post, path = "/api/v1/logout", tag = "session", responses(
+    (status = 204, description = "Signed out; the cookie is cleared"),
+    (status = 400, body = ErrorBody, description = "The caller used an API token, which has no session: revoke it instead")),
     security(("session" = [])))]
 pub async fn logout(
     state: web::Data<AppState>,

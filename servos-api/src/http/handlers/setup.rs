@@ -6,8 +6,9 @@ use servos_common::secret::SecretText;
 
 use crate::accounts::setup;
 use crate::audit::Origin;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 
 use super::views::UserView;
@@ -20,16 +21,18 @@ pub struct SetupRequest {
     #[schema(value_type = String)]
     pub token: SecretText,
     /// The first admin's email.
+    #[schema(schema_with = fields::email)]
     pub email: String,
-    /// The first admin's password (12 characters or more).
-    #[schema(value_type = String)]
+    /// The first admin's password.
+    #[schema(schema_with = fields::new_password)]
     pub password: SecretText,
 }
 
 /// Creates the first admin. Single use: 410 once an admin exists.
 #[utoipa::path(post, path = "/api/v1/setup", tag = "session", request_body = SetupRequest, responses(
-    (status = 201, body = UserView), (status = 401, body = crate::http::error::ErrorBody),
-    (status = 410, body = crate::http::error::ErrorBody)))]
+    (status = 201, body = UserView),
+    (status = 401, body = ErrorBody, description = "The setup token is incorrect"),
+    (status = 410, body = ErrorBody, description = "Setup is complete: an admin exists")))]
 pub async fn complete(
     state: web::Data<AppState>,
     origin: Origin,

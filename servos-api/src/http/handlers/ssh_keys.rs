@@ -7,9 +7,10 @@ use servos_common::secret::SecretText;
 
 use crate::audit::Origin;
 use crate::credentials::ssh_keys::{self, KeyKind, KeySource};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Admin, Viewer};
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 use crate::store::ssh_keys::SshKeyRow;
 
@@ -20,6 +21,7 @@ use super::views::{Revealed, MASK};
 #[serde(deny_unknown_fields)]
 pub struct CreateSshKey {
     /// Name.
+    #[schema(schema_with = fields::name)]
     pub name: String,
     /// `server` or `builder`.
     pub kind: KeyKind,
@@ -51,6 +53,7 @@ pub struct RevealSshKey {
 
 /// An SSH key: public half and fingerprint; secrets masked.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SshKey)]
 pub struct SshKeyView {
     /// Id.
     pub id: String,
@@ -98,7 +101,8 @@ pub async fn list(state: web::Data<AppState>, _caller: Viewer) -> Result<HttpRes
 
 /// Generates or imports an SSH key.
 #[utoipa::path(post, path = "/api/v1/ssh-keys", tag = "credentials", request_body = CreateSshKey,
-    responses((status = 201, body = SshKeyView), (status = 400, body = crate::http::error::ErrorBody)),
+    responses((status = 201, body = SshKeyView),
+    (status = 409, body = ErrorBody, description = "An SSH key has this name")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -119,7 +123,7 @@ pub async fn create(
 
 /// One SSH key (public half only).
 #[utoipa::path(get, path = "/api/v1/ssh-keys/{id}", tag = "credentials", params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = SshKeyView), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = SshKeyView)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -132,7 +136,7 @@ pub async fn show(
 
 /// Deletes an SSH key.
 #[utoipa::path(delete, path = "/api/v1/ssh-keys/{id}", tag = "credentials", params(("id" = String, Path, description = "Key id")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -146,7 +150,8 @@ pub async fn delete(
 
 /// Shows the private key or passphrase once; the reveal is audited.
 #[utoipa::path(post, path = "/api/v1/ssh-keys/{id}/reveal", tag = "credentials", params(("id" = String, Path, description = "Key id")),
-    request_body = RevealSshKey, responses((status = 200, body = Revealed), (status = 403, body = crate::http::error::ErrorBody)),
+    request_body = RevealSshKey, responses((status = 200, body = Revealed),
+    (status = 422, body = ErrorBody, description = "The stored secret cannot be decrypted; enter it again")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn reveal(
     state: web::Data<AppState>,

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::role::Role;
 use crate::accounts::tokens::{self, NewToken};
 use crate::audit::Origin;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Viewer;
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 
 use super::views::{self, TokenView};
@@ -18,10 +19,12 @@ use super::views::{self, TokenView};
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Label, e.g. `ci-deploy`.
+    #[schema(schema_with = fields::name)]
     pub name: String,
     /// Role; at most the caller's.
     pub role: Role,
-    /// Lifetime in days (1 to 3650); absent never expires.
+    /// Lifetime in days (1 to 3650); absent or `null` never expires.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
 }
 
@@ -44,7 +47,7 @@ pub async fn list(state: web::Data<AppState>, caller: Viewer) -> Result<HttpResp
 
 /// Creates a token for the caller.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
-    responses((status = 201, body = CreatedToken), (status = 400, body = crate::http::error::ErrorBody)),
+    responses((status = 201, body = CreatedToken)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -71,7 +74,8 @@ pub async fn create(
 
 /// Revokes a token.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")),
-    responses((status = 204), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Revoked"),
+    (status = 409, body = ErrorBody, description = "The token is already revoked")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn revoke(
     state: web::Data<AppState>,

@@ -7,9 +7,10 @@ use servos_common::secret::SecretText;
 use crate::accounts::role::Role;
 use crate::accounts::users::{self, UserChange};
 use crate::audit::Origin;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Admin;
 use crate::http::json::StrictJson;
+use crate::http::openapi::fields;
 use crate::state::AppState;
 use crate::store::ids::UserId;
 
@@ -19,10 +20,11 @@ use super::views::{self, UserView};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Email.
+    /// Email (unique among live accounts, whatever the case).
+    #[schema(schema_with = fields::email)]
     pub email: String,
-    /// Initial password (12 characters or more).
-    #[schema(value_type = String)]
+    /// Initial password.
+    #[schema(schema_with = fields::new_password)]
     pub password: SecretText,
     /// Role.
     pub role: Role,
@@ -31,11 +33,12 @@ pub struct CreateUser {
 /// Account change; absent fields stay as they are.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateUser {
     /// New role.
     pub role: Option<Role>,
     /// New password; ends every session of the account.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = fields::new_password)]
     pub password: Option<SecretText>,
 }
 
@@ -49,7 +52,8 @@ pub async fn list(state: web::Data<AppState>, _admin: Admin) -> Result<HttpRespo
 
 /// Creates an account.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
-    responses((status = 201, body = UserView), (status = 409, body = crate::http::error::ErrorBody)),
+    responses((status = 201, body = UserView),
+    (status = 409, body = ErrorBody, description = "A live account has this email")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -68,7 +72,7 @@ pub async fn create(
 
 /// One account.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
-    responses((status = 200, body = UserView), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = UserView)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
@@ -81,7 +85,8 @@ pub async fn show(
 
 /// Changes an account's role and/or password.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
-    request_body = UpdateUser, responses((status = 200, body = UserView), (status = 409, body = crate::http::error::ErrorBody)),
+    request_body = UpdateUser, responses((status = 200, body = UserView),
+    (status = 409, body = ErrorBody, description = "It would leave no admin")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -98,7 +103,8 @@ pub async fn update(
 
 /// Deletes an account (soft delete); its sessions end and tokens are revoked.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
-    responses((status = 204), (status = 409, body = crate::http::error::ErrorBody)),
+    responses((status = 204, description = "Deleted"),
+    (status = 409, body = ErrorBody, description = "It is the caller's own account, or the last admin")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,

@@ -11,6 +11,7 @@ use crate::store::users::UserRow;
 
 /// An account, without its password hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
     /// Id.
     pub id: UserId,
@@ -42,6 +43,7 @@ impl TryFrom<UserRow> for UserView {
 
 /// An API token's metadata (never the token).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Token)]
 pub struct TokenView {
     /// Id.
     pub id: String,

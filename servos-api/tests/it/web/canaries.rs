@@ -178,10 +178,11 @@ async fn canaries_never_reach_a_page(backend: Backend) {
 
     let world = World {
         key: key.clone(),
-        server,
+        server: server.clone(),
         app: app_id.clone(),
         registry: String::new(),
         git: String::new(),
+        install: super::stored_install(&app, &server),
         deployment,
     };
     let mut pages = 0;

@@ -12,7 +12,8 @@ async fn every_page_renders_for_the_roles_it_admits(backend: Backend) {
     let app = TestApp::new(backend);
     let svc = app.service().await;
     let s = sessions(&app, &svc).await;
-    let w = world(&svc, &s).await;
+    let mut w = world(&svc, &s).await;
+    w.install = super::stored_install(&app, &w.server);
     let pages: Vec<_> = routes::table()
         .into_iter()
         .filter(|r| r.surface == Surface::Page && r.method == "GET" && r.path != "/static/{file}")
@@ -30,7 +31,7 @@ async fn every_page_renders_for_the_roles_it_admits(backend: Backend) {
                 Tier::Public | Tier::Viewer => 1,
                 Tier::Deployer => 2,
                 Tier::Admin => 3,
-                Tier::Blocked => 4,
+                Tier::Agent | Tier::Blocked => 4,
             };
             assert!(page.is_html(), "GET {path} as {role}: not HTML");
             if rank >= needed {

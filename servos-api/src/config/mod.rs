@@ -7,69 +7,16 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
+use crate::mesh::addressing::MeshCidr;
 use crate::proxy::TlsMode;
 use crate::store::DatabaseTarget;
 
-/// Every default setting.
-pub mod defaults {
-    use super::{PortRange, Rate};
+pub mod defaults;
+mod values;
 
-    /// `SERVOS_DATA_DIR`.
-    pub const DATA_DIR: &str = "/var/lib/servos";
-    /// `SERVOS_LISTEN`.
-    pub const LISTEN: &str = "127.0.0.1:8080";
-    /// `SERVOS_RATE_LIMIT`.
-    pub const RATE_LIMIT: Rate = Rate {
-        requests: 200,
-        seconds: 30,
-    };
-    /// `SERVOS_AUTH_FAILURE_LIMIT`.
-    pub const AUTH_FAILURE_LIMIT: Rate = Rate {
-        requests: 30,
-        seconds: 300,
-    };
-    /// `SERVOS_SESSION_IDLE_MINUTES`.
-    pub const SESSION_IDLE_MINUTES: u32 = 720;
-    /// `SERVOS_SESSION_MAX_HOURS`.
-    pub const SESSION_MAX_HOURS: u32 = 168;
-    /// `SERVOS_SSH_CONNECT_TIMEOUT`.
-    pub const SSH_CONNECT_TIMEOUT: u64 = 10;
-    /// `SERVOS_SSH_COMMAND_TIMEOUT`.
-    pub const SSH_COMMAND_TIMEOUT: u64 = 120;
-    /// `SERVOS_DB_POOL_SIZE`.
-    pub const DB_POOL_SIZE: u32 = 16;
-    /// `SERVOS_DEPLOY_WORKERS`.
-    pub const DEPLOY_WORKERS: usize = 4;
-    /// `SERVOS_DEPLOY_SERVER_PARALLELISM`.
-    pub const DEPLOY_SERVER_PARALLELISM: usize = 10;
-    /// `SERVOS_DEPLOY_LEASE_SECS`.
-    pub const DEPLOY_LEASE_SECS: u64 = 30;
-    /// `SERVOS_DEPLOY_DRAIN_SECS`.
-    pub const DEPLOY_DRAIN_SECS: u64 = 30;
-    /// `SERVOS_DEPLOY_STOP_GRACE_SECS`.
-    pub const DEPLOY_STOP_GRACE_SECS: u64 = 60;
-    /// `SERVOS_DEPLOY_PORTS`: below Linux's ephemeral range (32768–60999),
-    /// which Docker and outgoing connections draw from.
-    pub const DEPLOY_PORTS: PortRange = PortRange {
-        first: 20000,
-        last: 29999,
-    };
-    /// How often idle deploy workers look for jobs other processes queued.
-    pub const DEPLOY_POLL_MILLIS: u64 = 1000;
-    /// Attempts (first run and take-overs) before a deployment is failed.
-    pub const DEPLOY_MAX_ATTEMPTS: i32 = 3;
-
-    /// The SSH time limits at their defaults.
-    pub fn ssh_timeouts() -> crate::ssh::Timeouts {
-        crate::ssh::Timeouts {
-            connect: std::time::Duration::from_secs(SSH_CONNECT_TIMEOUT),
-            command: std::time::Duration::from_secs(SSH_COMMAND_TIMEOUT),
-        }
-    }
-}
+pub use values::{PortRange, Rate};
 
 /// The shortest lease: renewals come every third of it, at most every 2 s.
 const MIN_LEASE_SECS: u64 = 3;
@@ -156,6 +103,24 @@ pub struct Settings {
     /// internal CA, for private networks).
     #[arg(long, env = "SERVOS_PROXY_TLS", default_value = "acme")]
     pub proxy_tls: TlsMode,
+    /// The IPv4 network of the WireGuard mesh: node addresses in its lower
+    /// half, one /24 of container addresses per node in its upper half (a
+    /// /16 holds 128 nodes, a /12 2,048).
+    #[arg(long, env = "SERVOS_MESH_CIDR", default_value = defaults::MESH_CIDR)]
+    pub mesh_cidr: MeshCidr,
+    /// The `servos-agent` binary the API installs on servers; by default
+    /// the one beside the running `servos-api`.
+    #[arg(long, env = "SERVOS_AGENT_BINARY")]
+    pub agent_binary: Option<PathBuf>,
+    /// The `https://` URL servers reach this API at; agents are enrolled
+    /// against it (required to install the agent).
+    #[arg(long, env = "SERVOS_AGENT_API_URL")]
+    pub agent_api_url: Option<String>,
+    /// The `SHA256:<base64>` pin of the public key of the certificate
+    /// agents see at that URL; by default the key of `SERVOS_TLS_CERT`
+    /// (set it when a reverse proxy terminates TLS).
+    #[arg(long, env = "SERVOS_AGENT_API_PIN")]
+    pub agent_api_pin: Option<String>,
 }
 
 impl Default for Settings {
@@ -184,6 +149,10 @@ impl Default for Settings {
             deploy_stop_grace_secs: defaults::DEPLOY_STOP_GRACE_SECS,
             deploy_ports: defaults::DEPLOY_PORTS,
             proxy_tls: TlsMode::Acme,
+            mesh_cidr: defaults::mesh_cidr(),
+            agent_binary: None,
+            agent_api_url: None,
+            agent_api_pin: None,
         }
     }
 }
@@ -195,85 +164,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// A rate: at most `requests` per `seconds`, written `REQUESTS/SECONDS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// Events allowed per window.
-    pub requests: u32,
-    /// The window, in seconds.
-    pub seconds: u64,
-}
-
-impl Rate {
-    /// The window as a duration.
-    pub fn window(self) -> Duration {
-        Duration::from_secs(self.seconds)
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.requests, self.seconds)
-    }
-}
-
-impl FromStr for Rate {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let (requests, seconds) = text
-            .split_once('/')
-            .ok_or("expected REQUESTS/SECONDS, e.g. 200/30")?;
-        let requests = requests.trim().parse::<u32>().map_err(|e| e.to_string())?;
-        let seconds = seconds.trim().parse::<u64>().map_err(|e| e.to_string())?;
-        if requests == 0 || seconds == 0 {
-            return Err("both numbers must be positive".into());
-        }
-        Ok(Self { requests, seconds })
-    }
-}
-
-/// Ports `FIRST-LAST`: at least 10, none privileged (below 1024).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortRange {
-    /// The first port.
-    pub first: u16,
-    /// The last port.
-    pub last: u16,
-}
-
-impl PortRange {
-    /// The ports, inclusive.
-    pub fn ports(self) -> RangeInclusive<u16> {
-        self.first..=self.last
-    }
-}
-
-impl fmt::Display for PortRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.first, self.last)
-    }
-}
-
-impl FromStr for PortRange {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let (first, last) = text
-            .split_once('-')
-            .ok_or("expected FIRST-LAST, e.g. 20000-29999")?;
-        let first = first.trim().parse::<u16>().map_err(|e| e.to_string())?;
-        let last = last.trim().parse::<u16>().map_err(|e| e.to_string())?;
-        if first < 1024 {
-            return Err("ports below 1024 are privileged".into());
-        }
-        if last < first.saturating_add(9) {
-            return Err("the range needs at least 10 ports".into());
-        }
-        Ok(Self { first, last })
-    }
 }
 
 /// PEM files for serving HTTPS.
@@ -337,6 +227,23 @@ pub struct Config {
     pub ssh_timeouts: crate::ssh::Timeouts,
     /// The deploy engine.
     pub deploy: DeploySettings,
+    /// The mesh and its agents.
+    pub mesh: MeshSettings,
+}
+
+/// Settings of the mesh and the agents the API installs.
+#[derive(Debug, Clone)]
+pub struct MeshSettings {
+    /// The mesh network.
+    pub cidr: MeshCidr,
+    /// The agent binary shipped to servers.
+    pub agent_binary: PathBuf,
+    /// The URL agents reach the API at.
+    pub api_url: Option<String>,
+    /// The pin agents check the API's key against, when given.
+    pub api_pin: Option<String>,
+    /// How long an enrollment token works.
+    pub enrollment_ttl: chrono::Duration,
 }
 
 /// Refuses `value` below `min`, naming the variable.
@@ -403,6 +310,13 @@ impl Config {
                 max_attempts: defaults::DEPLOY_MAX_ATTEMPTS,
                 host_ports: s.deploy_ports.ports(),
             },
+            mesh: MeshSettings {
+                cidr: s.mesh_cidr,
+                agent_binary: s.agent_binary.clone().unwrap_or_else(beside_this_binary),
+                api_url: s.agent_api_url.as_deref().map(agent_api_url).transpose()?,
+                api_pin: s.agent_api_pin.clone(),
+                enrollment_ttl: chrono::Duration::minutes(defaults::ENROLLMENT_TOKEN_MINUTES),
+            },
         })
     }
 
@@ -426,6 +340,25 @@ impl Config {
                 .public_origin
                 .as_deref()
                 .is_some_and(|o| o.starts_with("https://"))
+    }
+}
+
+/// `servos-agent` in the folder of the running binary.
+fn beside_this_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("servos-agent")))
+        .unwrap_or_else(|| PathBuf::from("servos-agent"))
+}
+
+/// An `https://` URL without a trailing slash: agents never speak plain HTTP.
+fn agent_api_url(url: &str) -> Result<String, String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    match trimmed.strip_prefix("https://") {
+        Some(rest) if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err("SERVOS_AGENT_API_URL must be an https:// URL servers reach the API at".into()),
     }
 }
 
