@@ -38,6 +38,8 @@ pub struct Env {
     pub log_filter: String,
     /// Further variables (`SERVOS_NEW_MASTER_KEY`, `SERVOS_FAILPOINT`, ...).
     pub extra: Vec<(String, String)>,
+    /// Where to listen, when not on a free loopback port.
+    pub listen: Option<SocketAddr>,
 }
 
 /// A PEM certificate and key.
@@ -59,6 +61,7 @@ impl Env {
             tls: None,
             log_filter: "info".into(),
             extra: Vec::new(),
+            listen: None,
         }
     }
 
@@ -80,6 +83,7 @@ impl Env {
             tls: None,
             log_filter: "info".into(),
             extra: Vec::new(),
+            listen: None,
         }
     }
 
@@ -216,10 +220,13 @@ pub fn run_to_exit(env: &Env, args: &[&str], log: &Path) -> Finished {
 }
 
 /// An HTTP client for `env`: trusts the test certificate under TLS and
-/// keeps cookies.
+/// keeps cookies. An idle connection is reused for 2 s at most, less than
+/// the server keeps it open (5 s): tests that block their runtime for a
+/// while would otherwise send on a connection the server already closed.
 pub fn client(env: &Env) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()
         .cookie_store(true)
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10));
     if let Some(tls) = &env.tls {
         let pem = std::fs::read(&tls.cert).expect("read the test certificate");
@@ -269,6 +276,9 @@ impl Server {
     /// Starts `serve` on a free port, retrying with another port when a
     /// parallel test took the chosen one first.
     pub async fn try_start(env: &Env, log: &Path) -> Result<Self, StartFailure> {
+        if let Some(listen) = env.listen {
+            return Self::start_on(env, listen, log).await;
+        }
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -285,7 +295,13 @@ impl Server {
 
     async fn start_on(env: &Env, listen: SocketAddr, log: &Path) -> Result<Self, StartFailure> {
         let scheme = if env.tls.is_some() { "https" } else { "http" };
-        let url = format!("{scheme}://{listen}");
+        // A server on every address is reached over loopback.
+        let reached = if listen.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], listen.port()))
+        } else {
+            listen
+        };
+        let url = format!("{scheme}://{reached}");
         let client = client(env);
         let mut child = env.spawn(&["serve"], listen, log);
         let deadline = Instant::now() + START_TIMEOUT;
