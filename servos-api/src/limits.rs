@@ -1,13 +1,14 @@
-//! Sliding-window rate limits, kept in memory per API process: every
-//! request per client IP, logins, failed authentications.
+//! Limits kept in memory per API process: sliding-window rates (every
+//! request per client IP, logins, failed authentications) and the
+//! connections each client address holds open at once.
 //!
-//! Each key has two fixed windows; the estimate weights the previous one by
-//! how much of it still overlaps the sliding window (constant memory per
-//! key). IPv6 clients are keyed by their /64, which one host usually owns.
+//! Each rate key has two fixed windows; the estimate weights the previous
+//! one by how much of it still overlaps the sliding window (constant memory
+//! per key). IPv6 clients are keyed by their /64, which one host usually owns.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Rate;
@@ -132,6 +133,82 @@ fn too_many(c: &Counter, elapsed: Duration, limit: u32, window: Duration) -> Ser
     }
 }
 
+/// Connections open per client address, against a cap. Unlike a rate, a
+/// count goes down again: each connection holds a [`ConnectionSlot`] that
+/// uncounts it when dropped.
+#[derive(Debug)]
+pub struct ConnectionCounts {
+    cap: u32,
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl ConnectionCounts {
+    /// Counts against `cap` connections per client address.
+    pub fn new(cap: u32) -> Self {
+        Self {
+            cap: cap.max(1),
+            open: Arc::default(),
+        }
+    }
+
+    /// Counts one more connection of `client` for as long as the slot
+    /// lives; the slot tells whether it is within the cap.
+    pub fn open(&self, client: &str) -> ConnectionSlot {
+        let key = normalize(client);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(key.clone()).or_insert(0);
+        *count = count.saturating_add(1);
+        ConnectionSlot {
+            within_cap: *count <= self.cap,
+            key,
+            open: Arc::clone(&self.open),
+        }
+    }
+
+    /// How many connections `client` holds open now.
+    pub fn count(&self, client: &str) -> u32 {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&normalize(client))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// One counted connection (or proxied request); dropping it uncounts it.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    key: String,
+    within_cap: bool,
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl ConnectionSlot {
+    /// False when the client already held as many connections as allowed.
+    pub fn within_cap(&self) -> bool {
+        self.within_cap
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// IPv4 addresses as they are; IPv6 addresses by their /64 prefix.
 fn normalize(key: &str) -> String {
     match key.parse::<IpAddr>() {
@@ -158,18 +235,21 @@ pub struct Limits {
     pub login_failures_per_account: SlidingWindow,
     /// Failed authentications (bad password, token, setup token) per IP.
     pub auth_failures: SlidingWindow,
+    /// Connections open per client IP.
+    pub connections: ConnectionCounts,
 }
 
 impl Limits {
     /// The limits: `requests` per client IP, `auth_failures` per client IP,
-    /// and fixed limits on logins.
-    pub fn new(requests: Rate, auth_failures: Rate) -> Self {
+    /// `connections` open per client IP, and fixed limits on logins.
+    pub fn new(requests: Rate, auth_failures: Rate, connections: u32) -> Self {
         let minute = Duration::from_secs(60);
         Self {
             requests_per_ip: SlidingWindow::new(requests.requests, requests.window()),
             login_per_ip: SlidingWindow::new(60, minute),
             login_failures_per_account: SlidingWindow::new(10, minute),
             auth_failures: SlidingWindow::new(auth_failures.requests, auth_failures.window()),
+            connections: ConnectionCounts::new(connections),
         }
     }
 }
@@ -203,6 +283,33 @@ mod tests {
         assert!(limit.check("k").is_ok());
         limit.record("k");
         assert!(limit.check("k").is_err());
+    }
+
+    #[test]
+    fn connections_are_counted_while_their_slots_live() {
+        let counts = ConnectionCounts::new(2);
+        let first = counts.open("10.0.0.1");
+        let second = counts.open("10.0.0.1");
+        let third = counts.open("10.0.0.1");
+        assert!(first.within_cap() && second.within_cap());
+        assert!(!third.within_cap(), "the third is beyond a cap of 2");
+        assert!(counts.open("10.0.0.2").within_cap(), "other IP unaffected");
+        let v6 = counts.open("2001:db8::1");
+        assert_eq!(counts.count("2001:db8::2"), 1, "IPv6 by its /64");
+        drop(v6);
+        drop(third);
+        drop(first);
+        assert_eq!(counts.count("10.0.0.1"), 1);
+        assert!(
+            counts.open("10.0.0.1").within_cap(),
+            "a closed one frees its place"
+        );
+        drop(second);
+        assert_eq!(counts.count("10.0.0.1"), 0);
+        assert!(
+            counts.open.lock().is_ok_and(|m| m.is_empty()),
+            "no key left behind"
+        );
     }
 
     #[test]

@@ -112,7 +112,18 @@ async fn run_server(state: AppState, url: &str) -> anyhow::Result<()> {
     // to end (and one cut then is taken over at once by the next process).
     let _deploys =
         crate::deploy::Engine::start(state.clone()).context("cannot start the deploy workers")?;
-    let server = actix_web::HttpServer::new(move || app(state.clone())).shutdown_timeout(10);
+    raise_open_files_limit();
+    // Every phase of a connection is timed: the TLS handshake (actix-web's
+    // 3 s), the first request's head, an idle connection, a closing one;
+    // bodies and later heads by `request_body` and the connection watchdog.
+    let http = config.http;
+    let on_connect = crate::http::connections::on_connect(&state);
+    let server = actix_web::HttpServer::new(move || app(state.clone()))
+        .on_connect(on_connect)
+        .client_request_timeout(http.request_timeout)
+        .keep_alive(http.keep_alive)
+        .client_disconnect_timeout(http.disconnect_timeout)
+        .shutdown_timeout(10);
     let server = match &config.tls {
         Some(tls) => server.bind_rustls_0_23(config.listen, tls_config(tls)?),
         None => server.bind(config.listen),
@@ -120,6 +131,22 @@ async fn run_server(state: AppState, url: &str) -> anyhow::Result<()> {
     .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!("ServOS API listening on {url}");
     server.run().await.context("HTTP server failed")
+}
+
+/// Raises the soft limit on open files to the hard one (which systemd's
+/// `LimitNOFILE` sets): each connection holds two descriptors (its socket
+/// and its watchdog's duplicate), and a soft limit of 1,024, common outside
+/// systemd, would run out long before connections are refused by address.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(limit = hard, "open files limit raised"),
+            Err(e) => tracing::warn!(limit = soft, error = %e, "cannot raise the open files limit"),
+        },
+        Ok((soft, _)) => tracing::info!(limit = soft, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
+    }
 }
 
 async fn sweep_sessions(state: AppState) {

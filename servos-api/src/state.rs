@@ -63,7 +63,11 @@ impl AppState {
         drop(conn);
         let permits = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Self {
-            limits: Arc::new(Limits::new(config.rate_limit, config.auth_failure_limit)),
+            limits: Arc::new(Limits::new(
+                config.rate_limit,
+                config.auth_failure_limit,
+                config.http.connections_per_ip,
+            )),
             audit_chain: Arc::new(AuditChain::new(vault.audit_chain_key().expose())),
             hasher: PasswordHasher::new(permits),
             config: Arc::new(config),

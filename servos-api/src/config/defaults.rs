@@ -18,6 +18,18 @@ pub const AUTH_FAILURE_LIMIT: Rate = Rate {
     requests: 30,
     seconds: 300,
 };
+/// `SERVOS_REQUEST_TIMEOUT_SECS`: ample for headers, or for a 64 KiB body
+/// over a slow mobile link, and short enough that a stalled client lets go
+/// of its connection soon.
+pub const REQUEST_TIMEOUT_SECS: u64 = 10;
+/// `SERVOS_CONNECTIONS_PER_IP`: a browser opens at most six connections to a
+/// site, so this leaves room for a small office behind one address.
+pub const CONNECTIONS_PER_IP: u32 = 64;
+/// Seconds an idle connection is kept open for a next request.
+pub const KEEP_ALIVE_SECS: u64 = 5;
+/// Seconds a connection being closed may take to read what the client still
+/// sends (so that it sees the answer, not a reset) before it is shut.
+pub const CLIENT_DISCONNECT_SECS: u64 = 1;
 /// `SERVOS_SESSION_IDLE_MINUTES`.
 pub const SESSION_IDLE_MINUTES: u32 = 720;
 /// `SERVOS_SESSION_MAX_HOURS`.

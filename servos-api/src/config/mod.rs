@@ -54,6 +54,17 @@ pub struct Settings {
     /// client IP before it is refused: `REQUESTS/SECONDS`.
     #[arg(long, env = "SERVOS_AUTH_FAILURE_LIMIT", default_value_t = defaults::AUTH_FAILURE_LIMIT)]
     pub auth_failure_limit: Rate,
+    /// Seconds a client has to send a request's headers (once it connected,
+    /// or once the keep-alive wait of 5 s after its previous request ran
+    /// out), and again its body once the headers are in; a request not read
+    /// by then is answered 408 or its connection closed.
+    #[arg(long, env = "SERVOS_REQUEST_TIMEOUT_SECS", default_value_t = defaults::REQUEST_TIMEOUT_SECS)]
+    pub request_timeout_secs: u64,
+    /// Connections one client address may hold open at once (its requests
+    /// in flight, for a client behind a trusted proxy); beyond it a request
+    /// is answered 429 and its connection closed. Health probes are exempt.
+    #[arg(long, env = "SERVOS_CONNECTIONS_PER_IP", default_value_t = defaults::CONNECTIONS_PER_IP)]
+    pub connections_per_ip: u32,
     /// Minutes of inactivity after which a session ends.
     #[arg(long, env = "SERVOS_SESSION_IDLE_MINUTES", default_value_t = defaults::SESSION_IDLE_MINUTES)]
     pub session_idle_minutes: u32,
@@ -136,6 +147,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             rate_limit: defaults::RATE_LIMIT,
             auth_failure_limit: defaults::AUTH_FAILURE_LIMIT,
+            request_timeout_secs: defaults::REQUEST_TIMEOUT_SECS,
+            connections_per_ip: defaults::CONNECTIONS_PER_IP,
             session_idle_minutes: defaults::SESSION_IDLE_MINUTES,
             session_max_hours: defaults::SESSION_MAX_HOURS,
             ssh_connect_timeout: defaults::SSH_CONNECT_TIMEOUT,
@@ -198,6 +211,19 @@ pub struct DeploySettings {
     pub host_ports: RangeInclusive<u16>,
 }
 
+/// How long clients may take and how many connections they may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpSettings {
+    /// For a request's headers, and again for its body.
+    pub request_timeout: Duration,
+    /// How long an idle connection waits for a next request.
+    pub keep_alive: Duration,
+    /// How long a closing connection reads on before it is shut.
+    pub disconnect_timeout: Duration,
+    /// Connections per client address.
+    pub connections_per_ip: u32,
+}
+
 /// The resolved configuration the running API uses.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -217,6 +243,8 @@ pub struct Config {
     pub rate_limit: Rate,
     /// Failed authentications per IP.
     pub auth_failure_limit: Rate,
+    /// Time limits of client connections and their concurrency per address.
+    pub http: HttpSettings,
     /// Session idle timeout.
     pub session_idle_timeout: chrono::Duration,
     /// Session absolute lifetime.
@@ -280,6 +308,16 @@ impl Config {
             trusted_proxies: s.trusted_proxies.clone(),
             rate_limit: s.rate_limit,
             auth_failure_limit: s.auth_failure_limit,
+            http: HttpSettings {
+                request_timeout: Duration::from_secs(at_least(
+                    "SERVOS_REQUEST_TIMEOUT_SECS",
+                    s.request_timeout_secs,
+                    1,
+                )?),
+                keep_alive: Duration::from_secs(defaults::KEEP_ALIVE_SECS),
+                disconnect_timeout: Duration::from_secs(defaults::CLIENT_DISCONNECT_SECS),
+                connections_per_ip: at_least("SERVOS_CONNECTIONS_PER_IP", s.connections_per_ip, 1)?,
+            },
             session_idle_timeout: chrono::Duration::minutes(i64::from(idle)),
             session_max_age: chrono::Duration::hours(i64::from(max_hours)),
             db_pool_size: at_least("SERVOS_DB_POOL_SIZE", s.db_pool_size, 1)?,
@@ -435,7 +473,11 @@ mod tests {
     #[test]
     fn out_of_range_settings_are_refused_by_name() {
         type Change = fn(&mut Settings);
-        let cases: [(&str, Change); 6] = [
+        let cases: [(&str, Change); 8] = [
+            ("SERVOS_REQUEST_TIMEOUT_SECS", |s| {
+                s.request_timeout_secs = 0
+            }),
+            ("SERVOS_CONNECTIONS_PER_IP", |s| s.connections_per_ip = 0),
             ("SERVOS_DEPLOY_WORKERS", |s| s.deploy_workers = 0),
             ("SERVOS_DEPLOY_SERVER_PARALLELISM", |s| {
                 s.deploy_server_parallelism = 0

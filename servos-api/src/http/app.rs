@@ -9,7 +9,8 @@ use actix_web::{web, App};
 use crate::http::error::ApiError;
 use crate::http::routes::TierTable;
 use crate::http::{
-    access, origin_check, panic_guard, rate_limit, request_context, routes, security_headers,
+    access, connections, origin_check, panic_guard, rate_limit, request_body, request_context,
+    routes, security_headers,
 };
 use crate::state::AppState;
 use crate::ui::{csrf, errors as page_errors};
@@ -18,8 +19,9 @@ use crate::ui::{csrf, errors as page_errors};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The app: routes from the table, behind (outermost first) request context,
-/// panic guard, security headers, page errors as HTML, rate limit, origin
-/// check, access control and the web forms' CSRF check.
+/// panic guard, security headers, page errors as HTML, connection cap, body
+/// deadline, rate limit, origin check, access control and the web forms'
+/// CSRF check.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -47,6 +49,8 @@ pub fn app(
         .wrap(from_fn(access::middleware))
         .wrap(from_fn(origin_check::middleware))
         .wrap(from_fn(rate_limit::middleware))
+        .wrap(from_fn(request_body::middleware))
+        .wrap(from_fn(connections::middleware))
         .wrap(from_fn(page_errors::middleware))
         .wrap(security_headers::headers(https))
         .wrap(from_fn(panic_guard::middleware))

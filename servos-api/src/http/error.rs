@@ -27,6 +27,9 @@ pub enum ApiError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// The body did not arrive within the request time limit.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// The route is explicitly denied to everyone.
     #[error("this operation is not allowed")]
     Blocked,
@@ -74,6 +77,7 @@ impl ApiError {
             Self::Service(e) => service_code(e),
             Self::BadJson(_) => "invalid_json",
             Self::TooLarge { .. } => "too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Blocked => "blocked",
             Self::ForeignOrigin => "foreign_origin",
             Self::CsrfRejected => "csrf_rejected",
@@ -137,6 +141,7 @@ impl ResponseError for ApiError {
             Self::Service(e) => service_status(e),
             Self::BadJson(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Blocked | Self::ForeignOrigin | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::AgentProtocol(_) => StatusCode::CONFLICT,
@@ -158,6 +163,10 @@ impl ResponseError for ApiError {
             }
             Self::Service(ServiceError::Invalid { field: f, .. }) => field = Some(*f),
             Self::Service(ServiceError::Conflict { field: f, .. }) => field = *f,
+            // The rest of a stalled body is not worth waiting for.
+            Self::RequestTimeout => {
+                response.force_close();
+            }
             Self::MethodNotAllowed { allow } => {
                 if let Ok(value) = HeaderValue::from_str(allow) {
                     response.insert_header((header::ALLOW, value));

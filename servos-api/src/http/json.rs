@@ -1,10 +1,10 @@
 //! Strict JSON bodies: `application/json` only, at most
-//! [`MAX_BODY_BYTES`] (413 beyond), unknown fields refused,
+//! [`MAX_BODY_BYTES`] (413 beyond, with or without a `Content-Length`),
+//! within the request time limit (408 after), unknown fields refused,
 //! server-managed fields (ids, timestamps, owner) silently dropped, and
 //! error messages that name fields but never echo values.
 
 use actix_web::dev::Payload;
-use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::http::app::MAX_BODY_BYTES;
 use crate::http::error::ApiError;
+use crate::http::request_body;
 
 /// Fields the server sets itself; ignored when a client sends them.
 const SERVER_MANAGED: [&str; 6] = [
@@ -45,11 +46,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for StrictJson<T> {
                     "Content-Type must be application/json".into(),
                 ));
             }
-            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => ApiError::TooLarge {
-                    limit: MAX_BODY_BYTES,
-                },
-                _ => ApiError::BadJson("body is unreadable".into()),
+            let bytes = body.await.map_err(|e| {
+                request_body::refusal(&e, MAX_BODY_BYTES)
+                    .unwrap_or_else(|| ApiError::BadJson("body is unreadable".into()))
             })?;
             parse(&bytes).map(StrictJson)
         })

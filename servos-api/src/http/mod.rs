@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod app;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -11,6 +12,7 @@ pub mod openapi;
 pub mod origin_check;
 pub mod panic_guard;
 pub mod rate_limit;
+pub mod request_body;
 pub mod request_context;
 pub mod routes;
 pub mod security_headers;

@@ -19,7 +19,9 @@ use subtle::ConstantTimeEq as _;
 
 use crate::accounts::principal::{Credential, Principal};
 use crate::accounts::sessions;
+use crate::http::app::MAX_BODY_BYTES;
 use crate::http::error::ApiError;
+use crate::http::request_body;
 use crate::http::routes::TierTable;
 
 use super::form::Form;
@@ -82,8 +84,9 @@ pub fn binding_cookie(req: &actix_web::HttpRequest) -> Option<String> {
 }
 
 /// The middleware: on a POST to a page, reads the form (within the body
-/// limit), checks its token against the binding cookie, and hands the
-/// parsed form to the handler. Missing or wrong tokens get 403.
+/// limit, 413 beyond; within the request time limit, 408 after), checks its
+/// token against the binding cookie, and hands the parsed form to the
+/// handler. Missing or wrong tokens get 403.
 pub async fn middleware<B: MessageBody>(
     mut req: ServiceRequest,
     next: Next<B>,
@@ -111,10 +114,10 @@ fn is_page(req: &ServiceRequest) -> bool {
 
 async fn check(req: &mut ServiceRequest) -> Result<(), ApiError> {
     let secret = binding_cookie(req.request()).ok_or(ApiError::CsrfRejected)?;
-    let body = req
-        .extract::<web::Bytes>()
-        .await
-        .map_err(|_| ApiError::invalid("form", "is too large or could not be read"))?;
+    let body = req.extract::<web::Bytes>().await.map_err(|e| {
+        request_body::refusal(&e, MAX_BODY_BYTES)
+            .unwrap_or_else(|| ApiError::invalid("form", "could not be read"))
+    })?;
     let form = Form::parse(&body)?;
     if !verify(&secret, form.raw(FIELD)) {
         return Err(ApiError::CsrfRejected);

@@ -12,15 +12,24 @@ async fn per_ip_limit_refuses_the_201st_request(backend: Backend) {
     let app = TestApp::new(backend);
     let svc = app.service().await;
     for i in 1..=200 {
-        let (status, _, _) = send(&svc, request("GET", "/healthz", ip(50))).await;
+        let (status, _, _) = send(&svc, request("GET", "/login", ip(50))).await;
         assert_eq!(status, 200, "request {i}");
     }
-    let (status, headers, _) = send(&svc, request("GET", "/healthz", ip(50))).await;
+    let (status, headers, _) = send(&svc, request("GET", "/login", ip(50))).await;
     assert_eq!(status, 429);
     let retry = retry_after(&headers);
     assert!((1..=30).contains(&retry), "{retry}");
-    let (status, _, _) = send(&svc, request("GET", "/healthz", ip(51))).await;
+    let (status, _, _) = send(&svc, request("GET", "/login", ip(51))).await;
     assert_eq!(status, 200, "another IP is unaffected");
+    // A monitor behind the refused address is never refused.
+    for probe in ["/healthz", "/readyz"] {
+        for i in 1..=250 {
+            let (status, _, _) = send(&svc, request("GET", probe, ip(50))).await;
+            assert_eq!(status, 200, "{probe} {i} from a limited address");
+        }
+    }
+    let (status, _, _) = send(&svc, request("GET", "/login", ip(50))).await;
+    assert_eq!(status, 429, "probes do not reset the budget");
 }
 
 async fn bodies_are_strict(backend: Backend) {

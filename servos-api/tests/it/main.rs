@@ -24,6 +24,7 @@ mod server_pins;
 mod servers;
 mod sessions;
 mod setup;
+mod slow_clients;
 mod ssh_keys;
 mod ssh_transfer;
 mod tiers;

@@ -1,5 +1,6 @@
 //! Liveness and readiness.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
@@ -7,6 +8,16 @@ use crate::error::ServiceError;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::store;
+
+/// The paths of the health probes. A `GET` of one is exempt from the
+/// per-IP request budget and connection cap, so that a monitor polling them
+/// is never refused, however busy its address is.
+pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+
+/// True for a health probe: `GET` of one of [`PROBES`].
+pub fn is_probe(method: &Method, path: &str) -> bool {
+    method == Method::GET && PROBES.contains(&path)
+}
 
 /// Health status body.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -30,4 +41,25 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .db(|conn| store::conn::ping(conn).map_err(|_| ServiceError::Unavailable))
         .await?;
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::routes::{table, Tier};
+
+    #[test]
+    fn probes_are_public_get_routes() {
+        for probe in PROBES {
+            assert!(
+                table()
+                    .iter()
+                    .any(|r| r.path == probe && r.method == Method::GET && r.tier == Tier::Public),
+                "{probe} is not a public GET route"
+            );
+            assert!(is_probe(&Method::GET, probe));
+            assert!(!is_probe(&Method::POST, probe));
+        }
+        assert!(!is_probe(&Method::GET, "/healthz/"));
+    }
 }

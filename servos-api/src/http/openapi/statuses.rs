@@ -1,7 +1,8 @@
 //! The error answers an operation can give because of where it sits in the
 //! route table and what it takes, whatever its handler does: the per-IP
-//! request limit, authentication and roles by tier, the origin check on
-//! state-changing methods, the body, the query and the path's id. Handlers
+//! request and connection limits (health probes are exempt), authentication
+//! and roles by tier, the origin check on state-changing methods, the body
+//! (its size and its time limit), the query and the path's id. Handlers
 //! document only the answers of their own domain (a taken name, a server
 //! that cannot be reached, ...). Every error answers the `ErrorBody`.
 
@@ -12,6 +13,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, Type};
 use utoipa::Modify;
 
 use crate::http::app::MAX_BODY_BYTES;
+use crate::http::handlers::health;
 use crate::http::routes::Tier;
 
 /// Adds the common error answers to every operation of the route table.
@@ -24,7 +26,7 @@ impl Modify for CommonErrors {
             let Some(spec) = table.get(&(method.clone(), path)) else {
                 continue;
             };
-            let shape = Shape::of(&method, operation);
+            let shape = Shape::of(&method, path, operation);
             let responses = &mut operation.responses.responses;
             for (status, response) in common_errors(spec.tier, &shape) {
                 responses
@@ -37,6 +39,8 @@ impl Modify for CommonErrors {
 
 /// What of an operation decides which errors it can answer.
 struct Shape {
+    /// A health probe: no per-IP limit applies.
+    probe: bool,
     /// Not GET: the origin check applies.
     changes_state: bool,
     /// Takes a JSON body.
@@ -48,7 +52,7 @@ struct Shape {
 }
 
 impl Shape {
-    fn of(method: &Method, operation: &Operation) -> Self {
+    fn of(method: &Method, path: &str, operation: &Operation) -> Self {
         let takes = |place: ParameterIn| {
             operation
                 .parameters
@@ -57,6 +61,7 @@ impl Shape {
                 .any(|parameter| parameter.parameter_in == place)
         };
         Self {
+            probe: health::is_probe(method, path),
             changes_state: !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS),
             body: operation.request_body.is_some(),
             query: takes(ParameterIn::Query),
@@ -67,7 +72,10 @@ impl Shape {
 
 /// The errors an operation of `tier` with `shape` can answer, by status.
 fn common_errors(tier: Tier, shape: &Shape) -> Vec<(u16, ResponseBuilder)> {
-    let mut errors = vec![(429, too_many_requests())];
+    let mut errors = Vec::new();
+    if !shape.probe {
+        errors.push((429, too_many_requests()));
+    }
     if matches!(
         tier,
         Tier::Viewer | Tier::Deployer | Tier::Admin | Tier::Agent
@@ -99,6 +107,10 @@ fn common_errors(tier: Tier, shape: &Shape) -> Vec<(u16, ResponseBuilder)> {
     if shape.body {
         let description = format!("The body is larger than {MAX_BODY_BYTES} bytes");
         errors.push((413, error(&description)));
+        errors.push((
+            408,
+            error("The body did not arrive within the request time limit"),
+        ));
     }
     if shape.path_id {
         errors.push((404, error("No such resource")));
@@ -123,7 +135,11 @@ fn error(description: &str) -> ResponseBuilder {
 }
 
 fn too_many_requests() -> ResponseBuilder {
-    error("Too many requests from this address, or too many failed sign-ins").header(
+    error(
+        "Too many requests from this address, too many connections open from it, \
+         or too many failed sign-ins",
+    )
+    .header(
         "Retry-After",
         HeaderBuilder::new()
             .schema(utoipa::openapi::schema::Object::with_type(Type::Integer))
