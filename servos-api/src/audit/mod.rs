@@ -39,6 +39,13 @@ pub enum Actor {
         /// The server it runs on.
         server: String,
     },
+    /// A verified webhook delivery.
+    Webhook {
+        /// The application whose webhook it is.
+        app_id: String,
+        /// The provider that sent it (`github`, ...).
+        provider: String,
+    },
     /// ServOS itself.
     System,
     /// An unauthenticated caller (failed logins, setup).
@@ -53,6 +60,7 @@ impl Actor {
             Self::ApiToken { label, .. } => format!("token {label}"),
             Self::System => "system".into(),
             Self::Agent { server, .. } => format!("agent of {server}"),
+            Self::Webhook { provider, .. } => format!("{provider} webhook"),
             Self::Anonymous => "anonymous".into(),
         }
     }
@@ -63,6 +71,9 @@ impl Actor {
             Self::ApiToken { id, label } => ("api_token", Some(id.clone()), Some(label.clone())),
             Self::Agent { node_id, server } => {
                 ("agent", Some(node_id.clone()), Some(server.clone()))
+            }
+            Self::Webhook { app_id, provider } => {
+                ("webhook", Some(app_id.clone()), Some(provider.clone()))
             }
             Self::System => ("system", None, None),
             Self::Anonymous => ("anonymous", None, None),

@@ -82,3 +82,8 @@ pub fn ssh_timeouts() -> crate::ssh::Timeouts {
         command: std::time::Duration::from_secs(SSH_COMMAND_TIMEOUT),
     }
 }
+/// `SERVOS_WEBHOOK_MAX_BYTES`: 1 MiB, above any push a provider sends for
+/// an ordinary commit range.
+pub const WEBHOOK_MAX_BYTES: usize = 1 << 20;
+/// `SERVOS_WEBHOOK_ROTATION_GRACE_HOURS`.
+pub const WEBHOOK_ROTATION_GRACE_HOURS: u32 = 24;

@@ -132,6 +132,13 @@ pub struct Settings {
     /// (set it when a reverse proxy terminates TLS).
     #[arg(long, env = "SERVOS_AGENT_API_PIN")]
     pub agent_api_pin: Option<String>,
+    /// The largest webhook delivery accepted, in bytes; a larger one is
+    /// answered 413 before any signature work.
+    #[arg(long, env = "SERVOS_WEBHOOK_MAX_BYTES", default_value_t = defaults::WEBHOOK_MAX_BYTES)]
+    pub webhook_max_bytes: usize,
+    /// Hours a webhook's previous secret stays accepted after a rotation.
+    #[arg(long, env = "SERVOS_WEBHOOK_ROTATION_GRACE_HOURS", default_value_t = defaults::WEBHOOK_ROTATION_GRACE_HOURS)]
+    pub webhook_rotation_grace_hours: u32,
 }
 
 impl Default for Settings {
@@ -166,6 +173,8 @@ impl Default for Settings {
             agent_binary: None,
             agent_api_url: None,
             agent_api_pin: None,
+            webhook_max_bytes: defaults::WEBHOOK_MAX_BYTES,
+            webhook_rotation_grace_hours: defaults::WEBHOOK_ROTATION_GRACE_HOURS,
         }
     }
 }
@@ -257,6 +266,17 @@ pub struct Config {
     pub deploy: DeploySettings,
     /// The mesh and its agents.
     pub mesh: MeshSettings,
+    /// Webhooks.
+    pub webhooks: WebhookSettings,
+}
+
+/// Settings of the applications' webhooks.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSettings {
+    /// The largest delivery accepted, in bytes.
+    pub max_bytes: usize,
+    /// How long a rotated-out secret stays accepted.
+    pub rotation_grace: chrono::Duration,
 }
 
 /// Settings of the mesh and the agents the API installs.
@@ -354,6 +374,10 @@ impl Config {
                 api_url: s.agent_api_url.as_deref().map(agent_api_url).transpose()?,
                 api_pin: s.agent_api_pin.clone(),
                 enrollment_ttl: chrono::Duration::minutes(defaults::ENROLLMENT_TOKEN_MINUTES),
+            },
+            webhooks: WebhookSettings {
+                max_bytes: at_least("SERVOS_WEBHOOK_MAX_BYTES", s.webhook_max_bytes, 1024)?,
+                rotation_grace: chrono::Duration::hours(i64::from(s.webhook_rotation_grace_hours)),
             },
         })
     }

@@ -116,23 +116,34 @@ pub async fn deploy(
 ) -> Result<Deployment, ServiceError> {
     let queued = state
         .audited(origin, move |conn| {
-            let app = apps::load(conn, &app_id)?;
-            let actor = caller.actor();
-            let deployment = enqueue(
-                conn,
-                &app,
-                app.spec.image.as_str().to_owned(),
-                app.env_version,
-                None,
-                &actor,
-            )?;
-            let event = AuditEvent::on(actor, "deployment.requested", TARGET, &deployment.row.id)
-                .with_fields(vec!["app_id", "image", "env_version"]);
-            Ok((deployment, event))
+            queue_current(conn, &app_id, caller.actor())
         })
         .await?;
     state.deploy_signals.job_queued();
     Ok(queued)
+}
+
+/// Inside a write transaction: queues a deployment of the application's
+/// current image and environment requested by `actor`, and returns it with
+/// its audit entry for the caller to append. Call
+/// `deploy_signals.job_queued()` once the transaction committed.
+pub fn queue_current(
+    conn: &mut DbConn,
+    app_id: &AppId,
+    actor: Actor,
+) -> Result<(Deployment, AuditEvent), ServiceError> {
+    let app = apps::load(conn, app_id)?;
+    let deployment = enqueue(
+        conn,
+        &app,
+        app.spec.image.as_str().to_owned(),
+        app.env_version,
+        None,
+        &actor,
+    )?;
+    let event = AuditEvent::on(actor, "deployment.requested", TARGET, &deployment.row.id)
+        .with_fields(vec!["app_id", "image", "env_version"]);
+    Ok((deployment, event))
 }
 
 /// Queues a deployment of what succeeded deployment `id` ran: its image

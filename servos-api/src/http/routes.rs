@@ -11,7 +11,7 @@ use crate::ui;
 
 use super::handlers::{
     agent, agent_installs, apps, audit, deployments, env_sets, git_credentials, health, me, mesh,
-    openapi, registries, servers, session, setup, ssh_keys, tokens, users,
+    openapi, registries, servers, session, setup, ssh_keys, tokens, users, webhooks,
 };
 
 /// Who may call a route.
@@ -150,6 +150,12 @@ routes! {
     PATCH  "/api/v1/apps/{id}/env"      => Deployer, apps::change_env;
     POST   "/api/v1/apps/{id}/env/reveal" => Admin, apps::reveal_env;
     POST   "/api/v1/apps/{id}/deploy"   => Deployer, deployments::deploy;
+    GET    "/api/v1/apps/{id}/webhook"  => Viewer,  webhooks::show;
+    POST   "/api/v1/apps/{id}/webhook"  => Admin,   webhooks::create;
+    PATCH  "/api/v1/apps/{id}/webhook"  => Admin,   webhooks::update;
+    DELETE "/api/v1/apps/{id}/webhook"  => Admin,   webhooks::delete;
+    POST   "/api/v1/apps/{id}/webhook/secret" => Admin, webhooks::rotate;
+    POST   "/hooks/{id}"                => Public,  webhooks::deliver;
     GET    "/api/v1/deployments"        => Viewer,  deployments::list;
     GET    "/api/v1/deployments/{id}"   => Viewer,  deployments::show;
     POST   "/api/v1/deployments/{id}/cancel" => Deployer, deployments::cancel;
@@ -201,6 +207,11 @@ pages! {
     GET    "/mesh"                      => Viewer,  ui::mesh::show;
     POST   "/mesh/rules"                => Admin,   ui::mesh::create_rule;
     POST   "/apps/{id}/mesh"            => Admin,   ui::mesh::app_membership;
+    GET    "/apps/{id}/webhook"         => Viewer,  ui::webhooks::show;
+    POST   "/apps/{id}/webhook"         => Admin,   ui::webhooks::create;
+    POST   "/apps/{id}/webhook/branch"  => Admin,   ui::webhooks::set_branch;
+    POST   "/apps/{id}/webhook/rotate"  => Admin,   ui::webhooks::rotate;
+    POST   "/apps/{id}/webhook/delete"  => Admin,   ui::webhooks::delete;
     POST   "/mesh/rules/{id}/delete"    => Admin,   ui::mesh::delete_rule;
     POST   "/mesh/default"              => Admin,   ui::mesh::set_default;
     POST   "/mesh/nodes/{id}/remove"    => Admin,   ui::mesh::remove_node;

@@ -32,6 +32,8 @@ pub mod states;
 pub mod system_keys;
 pub mod tx;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhooks;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 

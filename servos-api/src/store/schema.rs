@@ -407,6 +407,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Applications' webhooks.
+    webhooks (id) {
+        id -> Text,
+        app_id -> Text,
+        branch -> Text,
+        secret -> Text,
+        secret_key_id -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_key_id -> Nullable<Text>,
+        previous_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Deliveries webhooks received.
+    webhook_deliveries (id) {
+        id -> Text,
+        app_id -> Text,
+        provider -> Text,
+        delivery -> Nullable<Text>,
+        event -> Nullable<Text>,
+        git_ref -> Nullable<Text>,
+        commit_sha -> Nullable<Text>,
+        verdict -> Text,
+        reason -> Text,
+        deployment_id -> Nullable<Text>,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(mesh_nodes -> servers (server_id));
 diesel::joinable!(mesh_apps -> apps (app_id));
 diesel::allow_tables_to_appear_in_same_query!(mesh_apps, apps);

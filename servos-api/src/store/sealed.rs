@@ -90,6 +90,14 @@ sealed_column!(registry_password, registries, password, password_key_id,);
 sealed_column!(git_token, git_credentials, token, token_key_id,);
 // The values of shared environment sets and of applications' environments.
 sealed_column!(env_value, env_values, value, value_key_id,);
+sealed_column!(webhook_secret, webhooks, secret, secret_key_id,);
+sealed_column!(
+    webhook_previous_secret,
+    webhooks,
+    previous_secret,
+    previous_secret_key_id,
+    nullable
+);
 
 macro_rules! columns {
     ($($name:ident: $table:literal . $column:literal),* $(,)?) => {
@@ -110,6 +118,8 @@ columns! {
     registry_password: "registries" . "password",
     git_token: "git_credentials" . "token",
     env_value: "env_values" . "value",
+    webhook_secret: "webhooks" . "secret",
+    webhook_previous_secret: "webhooks" . "previous_secret",
 }
 
 /// A sealed value and the id of its data key, as read for a reveal (either

@@ -31,3 +31,4 @@ pub mod tokens;
 pub mod topology;
 pub mod users;
 pub mod views;
+pub mod webhooks;

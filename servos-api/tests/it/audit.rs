@@ -1,6 +1,9 @@
 //! The audit trail: one entry per mutating request with actor, action,
 //! target, request id and IP; no secret values; append-only; chained.
 
+mod listing;
+mod tamper;
+
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
@@ -402,6 +405,73 @@ async fn every_mutating_route_leaves_one_entry(backend: Backend) {
         covered.insert(Box::leak(format!("POST {route}").into_boxed_str()));
     }
 
+    // The application's webhook: made, changed, rotated, a forged delivery
+    // refused, removed; one entry each.
+    let hook = format!("/api/v1/apps/{web_id}/webhook");
+    for (method, uri, body, route, action) in [
+        (
+            "POST",
+            hook.clone(),
+            json!({"branch": "main"}),
+            "POST /api/v1/apps/{id}/webhook",
+            "webhook.created",
+        ),
+        (
+            "PATCH",
+            hook.clone(),
+            json!({"branch": "release"}),
+            "PATCH /api/v1/apps/{id}/webhook",
+            "webhook.updated",
+        ),
+        (
+            "POST",
+            format!("{hook}/secret"),
+            Value::Null,
+            "POST /api/v1/apps/{id}/webhook/secret",
+            "webhook.secret_rotated",
+        ),
+        (
+            "DELETE",
+            hook.clone(),
+            Value::Null,
+            "DELETE /api/v1/apps/{id}/webhook",
+            "webhook.deleted",
+        ),
+    ] {
+        if method == "DELETE" {
+            let before = all_entries(&app).len();
+            let forged = request("POST", &format!("/hooks/{web_id}"), ip(9))
+                .insert_header(("Content-Type", "application/json"))
+                .insert_header(("X-GitHub-Event", "push"))
+                .insert_header(("X-Hub-Signature-256", format!("sha256={}", "0".repeat(64))))
+                .set_payload(r#"{"ref":"refs/heads/release"}"#);
+            let (status, _, _) = send(&svc, forged).await;
+            assert_eq!(status, 401, "a forged delivery");
+            let entries = all_entries(&app);
+            assert_eq!(
+                entries.len(),
+                before + 1,
+                "a refused delivery leaves one entry"
+            );
+            assert_eq!(
+                entries.last().map(|e| e.action.as_str()),
+                Some("webhook.rejected")
+            );
+            covered.insert("POST /hooks/{id}");
+        }
+        let before = all_entries(&app).len();
+        let (status, _, answer) = call(method, uri, body).await;
+        assert!((200..300).contains(&status), "{route}: {status} {answer}");
+        let entries = all_entries(&app);
+        assert_eq!(
+            entries.len(),
+            before + 1,
+            "{route} leaves exactly one entry"
+        );
+        assert_eq!(entries.last().map(|e| e.action.as_str()), Some(action));
+        covered.insert(route);
+    }
+
     let mutating: BTreeSet<String> = routes::table()
         .into_iter()
         .filter(|r| r.tier != Tier::Blocked && r.method != actix_web::http::Method::GET)
@@ -455,105 +525,4 @@ async fn every_mutating_route_leaves_one_entry(backend: Backend) {
     ));
 }
 
-async fn entries_cannot_be_changed_and_edits_are_detected(backend: Backend) {
-    let app = TestApp::new(backend);
-    let svc = app.service().await;
-    callers(&app, &svc).await;
-    assert!(app
-        .db
-        .execute("UPDATE audit_log SET action = 'forged' WHERE seq = 2")
-        .is_err());
-    assert!(app
-        .db
-        .execute("DELETE FROM audit_log WHERE seq = 2")
-        .is_err());
-    if backend == Backend::Postgres {
-        assert!(app.db.execute("TRUNCATE audit_log").is_err());
-    }
-    let chain = &app.state.audit_chain;
-    let mut conn = app.state.pool.get().expect("conn");
-    let total = all_entries(&app).len() as i64;
-    assert_eq!(
-        verify(&mut conn, chain).expect("verify"),
-        Verdict::Intact { entries: total }
-    );
-    let drop_triggers = match backend {
-        Backend::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
-        Backend::Postgres => "DROP TRIGGER audit_log_no_update ON audit_log;",
-    };
-    app.db
-        .execute(drop_triggers)
-        .expect("drop triggers as an attacker would");
-    app.db
-        .execute("UPDATE audit_log SET actor_label = 'someone-else' WHERE seq = 3")
-        .expect("edit");
-    assert_eq!(
-        verify(&mut conn, chain).expect("verify"),
-        Verdict::Edited { seq: 3 }
-    );
-    app.db
-        .execute("DELETE FROM audit_log WHERE seq = 3")
-        .expect("delete");
-    assert_eq!(
-        verify(&mut conn, chain).expect("verify"),
-        Verdict::Missing { seq: 3 }
-    );
-}
-
-async fn listing_filters_and_pages(backend: Backend) {
-    let app = TestApp::new(backend);
-    let svc = app.service().await;
-    let who = callers(&app, &svc).await;
-    let admin = ("Authorization", format!("Bearer {}", who.admin_token));
-    let get = |uri: String| request("GET", &uri, ip(1)).insert_header(admin.clone());
-    let (status, _, page) = send(&svc, get("/api/v1/audit?limit=2".into())).await;
-    assert_eq!(status, 200);
-    let entries = page["entries"].as_array().expect("entries");
-    assert_eq!(entries.len(), 2);
-    let next = page["next_before"].as_i64().expect("more pages");
-    let (_, _, older) = send(&svc, get(format!("/api/v1/audit?limit=2&before={next}"))).await;
-    let first_older = older["entries"][0]["seq"].as_i64().expect("seq");
-    assert!(first_older < next);
-    let (_, _, created) = send(&svc, get("/api/v1/audit?action=user.created".into())).await;
-    let created = created["entries"].as_array().expect("entries");
-    assert_eq!(created.len(), 2);
-    assert!(created.iter().all(|e| e["action"] == "user.created"));
-    let (_, _, by_admin) = send(
-        &svc,
-        get(format!(
-            "/api/v1/audit?actor_id={}&target_type=api_token",
-            who.admin_id
-        )),
-    )
-    .await;
-    assert!(by_admin["entries"]
-        .as_array()
-        .is_some_and(|e| !e.is_empty()));
-    let (_, _, future) = send(&svc, get("/api/v1/audit?since=2999-01-01T00:00:00Z".into())).await;
-    assert_eq!(future["entries"].as_array().map(Vec::len), Some(0));
-    let (status, _, _) = send(&svc, get("/api/v1/audit?bogus=1".into())).await;
-    assert_eq!(status, 400);
-    let res = actix_web::test::call_service(
-        &svc,
-        get("/api/v1/audit.csv?action=user.created".into()).to_request(),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    assert!(res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/csv")));
-    let csv = String::from_utf8(actix_web::test::read_body(res).await.to_vec()).expect("utf8");
-    let mut lines = csv.lines();
-    assert!(lines
-        .next()
-        .is_some_and(|h| h.starts_with("seq,id,at,actor_type")));
-    assert_eq!(lines.count(), 2);
-}
-
-both_backends!(
-    every_mutating_route_leaves_one_entry,
-    entries_cannot_be_changed_and_edits_are_detected,
-    listing_filters_and_pages,
-);
+both_backends!(every_mutating_route_leaves_one_entry,);

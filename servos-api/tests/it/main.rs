@@ -30,3 +30,4 @@ mod ssh_transfer;
 mod tiers;
 mod vault;
 mod web;
+mod webhooks;

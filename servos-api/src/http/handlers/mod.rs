@@ -20,3 +20,4 @@ pub mod ssh_keys;
 pub mod tokens;
 pub mod users;
 pub mod views;
+pub mod webhooks;

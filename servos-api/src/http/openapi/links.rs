@@ -3,7 +3,7 @@
 //! new id: it fills the `{id}` of every operation under the resource's
 //! path, and the other places that name such a resource (the `ssh_key_id`
 //! of a new server, the `server_ids` of a new application, the `{id}` of
-//! `/api/v1/mesh/apps/{id}`).
+//! `/api/v1/mesh/apps/{id}` and of `/hooks/{id}`).
 //!
 //! A resource's path is the one whose `GET .../{id}` answers its schema (a
 //! deployment made by `POST /api/v1/apps/{id}/deploy` is read at
@@ -27,11 +27,12 @@ enum Slot {
 }
 
 /// The places that name a resource, with the collection whose `POST` makes it.
-const REFERENCES: [(Slot, &str); 4] = [
+const REFERENCES: [(Slot, &str); 5] = [
     (Slot::Field("ssh_key_id"), "/api/v1/ssh-keys"),
     (Slot::Field("registry_id"), "/api/v1/registries"),
     (Slot::Field("server_ids"), "/api/v1/servers"),
     (Slot::Path("/api/v1/mesh/apps/{id}"), "/api/v1/apps"),
+    (Slot::Path("/hooks/{id}"), "/api/v1/apps"),
 ];
 
 /// Answers that make a resource.

@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use crate::http::error::ErrorBody;
 use crate::http::handlers::{
     agent, agent_installs, apps, audit, deployments, env_sets, git_credentials, health, me, mesh,
-    openapi, registries, servers, session, setup, ssh_keys, tokens, users,
+    openapi, registries, servers, session, setup, ssh_keys, tokens, users, webhooks,
 };
 use crate::http::routes::{self, RouteSpec, Surface};
 use fields::ServiceFields;
@@ -47,6 +47,7 @@ use statuses::CommonErrors;
         env_sets::list, env_sets::create, env_sets::show, env_sets::update, env_sets::delete, env_sets::versions, env_sets::reveal,
         apps::list, apps::create, apps::show, apps::update, apps::delete, apps::show_env, apps::change_env, apps::reveal_env,
         deployments::deploy, deployments::list, deployments::show, deployments::cancel, deployments::rollback, deployments::events,
+        webhooks::deliver, webhooks::show, webhooks::create, webhooks::update, webhooks::rotate, webhooks::delete,
         mesh::list_nodes, mesh::show_node, mesh::remove_node, mesh::revoke_node,
         mesh::list_apps, mesh::join_app, mesh::leave_app,
         mesh::policy, mesh::create_rule, mesh::set_default, mesh::delete_rule, mesh::issue_enrollment_token,
