@@ -55,7 +55,7 @@ fn envelope_throughput() -> anyhow::Result<(f64, f64)> {
     let aad = Aad {
         table: "registries",
         column: "password",
-        row_id: "00000000-0000-4000-8000-000000000000",
+        identity: "00000000-0000-4000-8000-000000000000",
     };
     let value = vec![0x5a; VALUE_BYTES];
     let rounds = 100_000;

@@ -23,5 +23,6 @@ pub mod ssh;
 pub mod state;
 pub mod store;
 pub mod ui;
+pub mod unique_json;
 pub mod vault;
 pub mod webhooks;

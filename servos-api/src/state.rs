@@ -60,6 +60,14 @@ impl AppState {
         Vault::check_existing(&mut conn, &master)?;
         store::conn::migrate(&config.database)?;
         let vault = Vault::open(&mut conn, master)?;
+        let rebound = crate::vault::rebind::env_values(&mut conn, vault.keyring())?;
+        if rebound.rebound > 0 || !rebound.failed.is_empty() {
+            tracing::info!(
+                rebound = rebound.rebound,
+                failed = rebound.failed.len(),
+                "environment values sealed again for their set, version and name"
+            );
+        }
         drop(conn);
         let permits = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Self {

@@ -28,6 +28,14 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 
+  // The environment editor: a variable delivered as a file gets a
+  // multi-line field as soon as its box is ticked.
+  document.querySelectorAll("input[data-env-file]").forEach(function (box) {
+    var sync = function () { fileField(box.closest("tr"), box.checked); };
+    box.addEventListener("change", sync);
+    sync();
+  });
+
   // A running deployment's page: new step log lines from the event stream,
   // its servers' steps, and its final state when it ends, without a reload.
   var log = document.getElementById("deployment-log");
@@ -40,6 +48,35 @@ document.addEventListener("DOMContentLoaded", function () {
     followInstall(install);
   }
 });
+
+// Makes the value field of an environment row a textarea (a file's
+// content, its lines kept) or a password input (one line), keeping its
+// name and label, and what was typed unless a password input would drop
+// its line breaks.
+function fileField(row, asFile) {
+  var field = row && row.querySelector("[data-env-value]");
+  if (!field || (field.tagName === "TEXTAREA") === asFile) {
+    return;
+  }
+  var next = document.createElement(asFile ? "textarea" : "input");
+  if (asFile) {
+    next.rows = 3;
+    next.className = "mono env-file";
+    next.spellcheck = false;
+    next.setAttribute("autocomplete", "off");
+  } else {
+    next.type = "password";
+    next.setAttribute("autocomplete", "new-password");
+  }
+  ["name", "placeholder", "aria-label"].forEach(function (attr) {
+    if (field.hasAttribute(attr)) {
+      next.setAttribute(attr, field.getAttribute(attr));
+    }
+  });
+  next.setAttribute("data-env-value", "");
+  next.value = /[\r\n]/.test(field.value) ? "" : field.value;
+  field.replaceWith(next);
+}
 
 function followInstall(log) {
   var status = document.getElementById("log-status");

@@ -14,6 +14,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use crate::error_text;
 use crate::secret::SecretText;
 
 /// Longest accepted variable name, in bytes.
@@ -292,15 +293,7 @@ fn unreadable(line: usize, reason: &'static str) -> EnvFileError {
 
 /// A name as an error shows it: control characters escaped, cut short.
 fn shown_name(name: &str) -> String {
-    let mut shown: String = name
-        .chars()
-        .take(SHOWN_NAME_CHARS)
-        .flat_map(char::escape_debug)
-        .collect();
-    if name.chars().nth(SHOWN_NAME_CHARS).is_some() {
-        shown.push_str("...");
-    }
-    shown
+    error_text::quoted(name, SHOWN_NAME_CHARS)
 }
 
 #[cfg(test)]

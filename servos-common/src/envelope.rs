@@ -1,10 +1,11 @@
 //! AES-256-GCM envelope for values stored at rest.
 //!
 //! Stored form: `base64(nonce[12] || ciphertext || tag)`, with a fresh random
-//! nonce per encryption. Every value is bound to where it lives by associated
-//! data ([`Aad`]: table, column, row id) that the reader rebuilds from the
-//! row it is reading, never from the blob, so a ciphertext copied into
-//! another row or column does not open.
+//! nonce per encryption. Every value is bound to what it is by associated
+//! data ([`Aad`]: table, column, and the identity of what the value belongs
+//! to) that the reader rebuilds from what it is reading, never from the
+//! blob, so a ciphertext copied into another row, column, owner or version
+//! does not open.
 
 use std::fmt;
 
@@ -21,25 +22,28 @@ const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const AAD_DOMAIN: &[u8] = b"servos-envelope-v1";
 
-/// Where a sealed value lives; rebuilt by the reader from the row it reads.
+/// What a sealed value is; rebuilt by the reader from what it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Aad<'a> {
     /// Table holding the value.
     pub table: &'a str,
     /// Column holding the value.
     pub column: &'a str,
-    /// Primary key of the row holding the value.
-    pub row_id: &'a str,
+    /// The identity of what the value belongs to: the id of the credential
+    /// or key it is part of, or, for a variable of a versioned set, the set,
+    /// the version and the variable's name (never only a row id that a row
+    /// re-inserted under another name or owner could keep).
+    pub identity: &'a str,
 }
 
 impl Aad<'_> {
     /// Length-prefixed encoding, so no two different locations encode alike.
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            AAD_DOMAIN.len() + 12 + self.table.len() + self.column.len() + self.row_id.len(),
+            AAD_DOMAIN.len() + 12 + self.table.len() + self.column.len() + self.identity.len(),
         );
         out.extend_from_slice(AAD_DOMAIN);
-        for part in [self.table, self.column, self.row_id] {
+        for part in [self.table, self.column, self.identity] {
             let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
             out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(part.as_bytes());
@@ -149,7 +153,7 @@ mod tests {
     const HERE: Aad<'static> = Aad {
         table: "ssh_keys",
         column: "private_key",
-        row_id: "1",
+        identity: "1",
     };
 
     fn key(byte: u8) -> EnvelopeKey {
@@ -177,7 +181,7 @@ mod tests {
         let sealed = k.seal(&HERE, b"secret").expect("seal");
         for other in [
             Aad {
-                row_id: "2",
+                identity: "2",
                 ..HERE
             },
             Aad {
@@ -198,12 +202,12 @@ mod tests {
         let a = Aad {
             table: "ab",
             column: "c",
-            row_id: "1",
+            identity: "1",
         };
         let b = Aad {
             table: "a",
             column: "bc",
-            row_id: "1",
+            identity: "1",
         };
         assert_ne!(a.encode(), b.encode());
     }

@@ -9,6 +9,7 @@
 pub mod env_file;
 #[cfg(feature = "vault")]
 pub mod envelope;
+pub mod error_text;
 pub mod hex;
 #[cfg(feature = "vault")]
 pub mod master_key;

@@ -132,21 +132,13 @@ pub async fn reveal(
     name: String,
 ) -> Result<SecretText, ServiceError> {
     let vault = state.vault.clone();
-    state
-        .audited(origin, move |conn| {
-            let set = env_set_of(conn, &app_id)?;
-            let value = env_service::open_current(
-                conn,
-                vault.keyring(),
-                &set.id,
-                set.current_version,
-                &name,
-            )?;
-            let event = AuditEvent::on(admin.actor(), "app.env_revealed", super::TARGET, &app_id)
-                .with_fields(vec!["env"]);
-            Ok((value, event))
-        })
-        .await
+    let event = AuditEvent::on(admin.actor(), "app.env_revealed", super::TARGET, &app_id)
+        .with_field(format!("env.{name}"));
+    crate::credentials::audited_reveal(state, origin, event, "app.env_reveal_failed", move |conn| {
+        let set = env_set_of(conn, &app_id)?;
+        env_service::open_current(conn, vault.keyring(), &set.id, set.current_version, &name)
+    })
+    .await
 }
 
 /// Opens the environment of live application `app_id` at `version` (as a

@@ -20,7 +20,7 @@ use crate::credentials::env_sets as env_service;
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::store::ids::{AppId, ServerId};
-use crate::store::{self, apps, registries, servers, DbConn};
+use crate::store::{self, apps, registries, servers, tx, DbConn};
 
 pub use model::{App, AppPatch, AppSpec, NewApp, SpecChange};
 pub use removal::{delete, Removal};
@@ -40,6 +40,8 @@ fn check_registry(conn: &mut DbConn, registry_id: Option<&str>) -> Result<(), Se
 
 /// Refuses target servers that do not exist or do not run applications.
 fn check_servers(conn: &mut DbConn, server_ids: &[ServerId]) -> Result<(), ServiceError> {
+    // Until this transaction ends, no server can be deleted under it.
+    tx::serialize(conn, tx::LockPoint::ServerTargets)?;
     for id in server_ids {
         let server = servers::find_live(conn, id)?
             .ok_or_else(|| ServiceError::invalid("server_ids", format!("no server has id {id}")))?;

@@ -8,6 +8,8 @@ pub mod read;
 pub mod target;
 pub mod verify;
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::store::audit_log::{self, AuditRow};
@@ -101,8 +103,9 @@ pub struct AuditEvent {
     pub target_type: Option<TargetType>,
     /// Id of the resource acted on.
     pub target_id: Option<String>,
-    /// Names of the fields that changed; never their values.
-    pub fields: Vec<&'static str>,
+    /// Names of the fields that changed or were shown (`env.DATABASE_URL`
+    /// for a variable); never their values.
+    pub fields: Vec<Cow<'static, str>>,
 }
 
 impl AuditEvent {
@@ -124,7 +127,13 @@ impl AuditEvent {
 
     /// Records which fields changed.
     pub fn with_fields(mut self, fields: Vec<&'static str>) -> Self {
-        self.fields = fields;
+        self.fields = fields.into_iter().map(Cow::Borrowed).collect();
+        self
+    }
+
+    /// Records one more field by a name made at run time (a variable's).
+    pub fn with_field(mut self, name: String) -> Self {
+        self.fields.push(Cow::Owned(name));
         self
     }
 }

@@ -1,7 +1,9 @@
 //! Environment sets: named, versioned variables for deploys. Every change
 //! makes a new immutable version (a deploy records the version it used, and
-//! a rollback can use an older one). Names and values are validated by the
-//! env-file rules, so no value can inject a second variable.
+//! a rollback can use an older one). Names and the values of plain
+//! variables are validated by the env-file rules, so no value can inject a
+//! second variable; a file secret's value never goes into the env file and
+//! is kept byte for byte (line breaks included), only its length bounded.
 //!
 //! A set is either shared (named, managed under `/api/v1/env-sets`) or the
 //! environment of one application (see `apps::env`); both change through
@@ -75,6 +77,35 @@ fn check_value(field: &'static str, name: &str, value: &SecretText) -> Result<()
         .map_err(|e| ServiceError::invalid(field, e.to_string()))
 }
 
+/// A file secret's value: any text (it is written as a file, not on an
+/// env-file line), as long as a plain value may be.
+fn check_file_value(
+    field: &'static str,
+    name: &str,
+    value: &SecretText,
+) -> Result<(), ServiceError> {
+    if value.expose().len() > env_file::MAX_VALUE_LEN {
+        return Err(ServiceError::invalid(
+            field,
+            format!(
+                "the file {name} is too long (at most {} bytes)",
+                env_file::MAX_VALUE_LEN
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A variable as a version would store it: a file's value by the file
+/// rules, a plain one's by the env-file rules.
+fn check_var(field: &'static str, name: &str, var: &EnvVar) -> Result<(), ServiceError> {
+    if var.file_secret {
+        check_file_value(field, name, &var.value)
+    } else {
+        check_value(field, name, &var.value)
+    }
+}
+
 fn check_count(field: &'static str, len: usize) -> Result<(), ServiceError> {
     if len > MAX_VARS {
         return Err(ServiceError::invalid(
@@ -91,8 +122,12 @@ pub fn check_change(change: &EnvChange, unset_field: &'static str) -> Result<(),
     check_count("set", change.set.len())?;
     for (name, edit) in &change.set {
         check_name("set", name)?;
-        if let Some(value) = &edit.value {
-            check_value("set", name, value)?;
+        match (&edit.value, edit.file_secret) {
+            (Some(value), Some(false)) => check_value("set", name, value)?,
+            // A file, or a variable whose flag the current version holds:
+            // `apply_change` checks it again once that is known.
+            (Some(value), _) => check_file_value("set", name, value)?,
+            (None, _) => {}
         }
     }
     for name in &change.unset {
@@ -123,19 +158,18 @@ fn write_version(
     };
     env_sets::insert_version(conn, &version_row)?;
     for (name, var) in vars {
-        let id = uuid::Uuid::new_v4().to_string();
         let sealed = super::seal(
             conn,
             keyring,
             TABLE,
             "value",
-            &id,
+            &env_sets::identity(set_id, version, name),
             var.value.expose().as_bytes(),
         )?;
         env_sets::insert_value(
             conn,
             &EnvValueRow {
-                id,
+                id: uuid::Uuid::new_v4().to_string(),
                 env_version_id: version_row.id.clone(),
                 name: name.clone(),
                 value: sealed.value,
@@ -147,10 +181,11 @@ fn write_version(
     Ok(())
 }
 
-/// Opens one stored value.
+/// Opens one stored value of version `version` of set `set_id`.
 fn open_value(
     conn: &mut DbConn,
     keyring: &Keyring,
+    (set_id, version): (&str, i64),
     row: &EnvValueRow,
 ) -> Result<SecretText, ServiceError> {
     let plain = super::open(
@@ -158,7 +193,7 @@ fn open_value(
         keyring,
         TABLE,
         "value",
-        &row.id,
+        &env_sets::identity(set_id, version, &row.name),
         &row.value,
         &row.value_key_id,
     )?;
@@ -175,7 +210,7 @@ pub fn open_version(
     let mut vars = BTreeMap::new();
     for row in env_sets::values(conn, set_id, version)? {
         let var = EnvVar {
-            value: open_value(conn, keyring, &row)?,
+            value: open_value(conn, keyring, (set_id, version), &row)?,
             file_secret: row.file_secret,
         };
         vars.insert(row.name, var);
@@ -195,9 +230,9 @@ pub fn apply_change(
     unset_field: &'static str,
 ) -> Result<(i64, BTreeMap<String, EnvVar>), ServiceError> {
     let version = env_sets::advance_version(conn, set_id, store::now())?;
-    let mut vars = open_version(conn, keyring, set_id, version - 1)?;
+    let mut previous = open_previous(conn, keyring, set_id, version - 1)?;
     for name in &change.unset {
-        if vars.remove(name).is_none() {
+        if previous.remove(name).is_none() {
             return Err(ServiceError::invalid(
                 unset_field,
                 format!("{name} is not set"),
@@ -205,27 +240,92 @@ pub fn apply_change(
         }
     }
     for (name, edit) in change.set {
-        match vars.get_mut(&name) {
-            Some(var) => {
-                if let Some(value) = edit.value {
+        let var = match (previous.remove(&name), edit.value) {
+            (Some(Ok(mut var)), value) => {
+                if let Some(value) = value {
                     var.value = value;
                 }
-                if let Some(file_secret) = edit.file_secret {
-                    var.file_secret = file_secret;
-                }
+                var.file_secret = edit.file_secret.unwrap_or(var.file_secret);
+                var
             }
-            None => {
-                let value = edit.value.ok_or_else(|| {
-                    ServiceError::invalid("set", format!("{name} is new and needs a value"))
-                })?;
-                let file_secret = edit.file_secret.unwrap_or(false);
-                vars.insert(name, EnvVar { value, file_secret });
+            // A damaged value is repaired by a new one.
+            (Some(Err(Damaged { file_secret })), Some(value)) => EnvVar {
+                value,
+                file_secret: edit.file_secret.unwrap_or(file_secret),
+            },
+            (Some(Err(_)), None) => {
+                return Err(ServiceError::invalid(
+                    "set",
+                    format!("{name} cannot be decrypted: give it a new value or remove it"),
+                ))
             }
-        }
+            (None, Some(value)) => EnvVar {
+                value,
+                file_secret: edit.file_secret.unwrap_or(false),
+            },
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "set",
+                    format!("{name} is new and needs a value"),
+                ))
+            }
+        };
+        check_var("set", &name, &var)?;
+        previous.insert(name, Ok(var));
     }
+    let damaged: Vec<&str> = previous
+        .iter()
+        .filter(|(_, var)| var.is_err())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !damaged.is_empty() {
+        return Err(ServiceError::invalid(
+            "set",
+            format!(
+                "{} cannot be decrypted: give each a new value or remove it (the rest is carried over)",
+                damaged.join(", ")
+            ),
+        ));
+    }
+    let vars: BTreeMap<String, EnvVar> = previous
+        .into_iter()
+        .filter_map(|(name, var)| var.ok().map(|var| (name, var)))
+        .collect();
     check_count("set", vars.len())?;
     write_version(conn, keyring, set_id, version, &vars)?;
     Ok((version, vars))
+}
+
+/// A variable whose value does not decrypt; only a new value or its removal
+/// repairs it.
+#[derive(Debug)]
+struct Damaged {
+    file_secret: bool,
+}
+
+/// Opens every value of one version a change builds on, each alone: one
+/// that does not decrypt is [`Damaged`], not a failure of the whole change.
+fn open_previous(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    set_id: &str,
+    version: i64,
+) -> Result<BTreeMap<String, Result<EnvVar, Damaged>>, ServiceError> {
+    let mut vars = BTreeMap::new();
+    for row in env_sets::values(conn, set_id, version)? {
+        let var = match open_value(conn, keyring, (set_id, version), &row) {
+            Ok(value) => Ok(EnvVar {
+                value,
+                file_secret: row.file_secret,
+            }),
+            Err(ServiceError::Undecryptable) => Err(Damaged {
+                file_secret: row.file_secret,
+            }),
+            Err(e) => return Err(e),
+        };
+        vars.insert(row.name, var);
+    }
+    Ok(vars)
 }
 
 /// Stores an empty set (version 0, no variables yet) that holds the
@@ -389,7 +489,7 @@ pub fn open_current(
         .into_iter()
         .find(|v| v.name == name)
         .ok_or_else(|| ServiceError::invalid("name", "no such variable in the current version"))?;
-    open_value(conn, keyring, &row)
+    open_value(conn, keyring, (set_id, current_version), &row)
 }
 
 /// Returns one variable's current value, and records that it was shown.
@@ -401,15 +501,13 @@ pub async fn reveal(
     name: String,
 ) -> Result<SecretText, ServiceError> {
     let vault = state.vault.clone();
-    state
-        .audited(origin, move |conn| {
-            let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
-            let value = open_current(conn, vault.keyring(), &id, set.current_version, &name)?;
-            let event = AuditEvent::on(admin.actor(), "env_set.revealed", TargetType::EnvSet, &id)
-                .with_fields(vec!["vars"]);
-            Ok((value, event))
-        })
-        .await
+    let event = AuditEvent::on(admin.actor(), "env_set.revealed", TargetType::EnvSet, &id)
+        .with_field(format!("vars.{name}"));
+    super::audited_reveal(state, origin, event, "env_set.reveal_failed", move |conn| {
+        let set = env_sets::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
+        open_current(conn, vault.keyring(), &id, set.current_version, &name)
+    })
+    .await
 }
 
 /// Deletes a set (soft); its versions stay for the deployments that used them.

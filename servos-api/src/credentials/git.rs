@@ -64,6 +64,7 @@ pub const TOKEN: super::SecretField = super::SecretField {
     column: "token",
     target_type: TargetType::GitCredential,
     revealed: "git_credential.revealed",
+    reveal_failed: "git_credential.reveal_failed",
     load: git_credentials::sealed_token,
 };
 

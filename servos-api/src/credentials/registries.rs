@@ -99,6 +99,7 @@ pub const PASSWORD: super::SecretField = super::SecretField {
     column: "password",
     target_type: TargetType::Registry,
     revealed: "registry.revealed",
+    reveal_failed: "registry.reveal_failed",
     load: registries::sealed_password,
 };
 

@@ -80,6 +80,7 @@ pub const PRIVATE_KEY: super::SecretField = super::SecretField {
     column: "private_key",
     target_type: TargetType::SshKey,
     revealed: "ssh_key.revealed",
+    reveal_failed: "ssh_key.reveal_failed",
     load: ssh_keys::sealed_private_key,
 };
 
@@ -89,6 +90,7 @@ pub const PASSPHRASE: super::SecretField = super::SecretField {
     column: "passphrase",
     target_type: TargetType::SshKey,
     revealed: "ssh_key.revealed",
+    reveal_failed: "ssh_key.reveal_failed",
     load: ssh_keys::sealed_passphrase,
 };
 

@@ -1,6 +1,7 @@
 //! Strict JSON bodies: `application/json` only, at most
 //! [`MAX_BODY_BYTES`] (413 beyond, with or without a `Content-Length`),
-//! within the request time limit (408 after), unknown fields refused,
+//! within the request time limit (408 after), unknown fields refused, an
+//! object that names a key twice refused (at any depth: `crate::unique_json`),
 //! server-managed fields (ids, timestamps, owner) silently dropped, and
 //! error messages that name fields but never echo values.
 
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::http::app::MAX_BODY_BYTES;
 use crate::http::error::ApiError;
 use crate::http::request_body;
+use crate::unique_json;
 
 /// Fields the server sets itself; ignored when a client sends them.
 const SERVER_MANAGED: [&str; 6] = [
@@ -57,13 +59,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for StrictJson<T> {
 
 /// Parses a body as described in the module documentation.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::BadJson(format!(
-            "body is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let mut value =
+        unique_json::from_slice(bytes).map_err(|e| ApiError::BadJson(format!("body {e}")))?;
     let object = value
         .as_object_mut()
         .ok_or_else(|| ApiError::BadJson("body must be a JSON object".into()))?;
@@ -108,5 +105,34 @@ mod tests {
             .map(|e| e.to_string());
         assert!(leaked.is_some_and(|m| !m.contains("hunter2")));
         assert!(parse::<Body>(b"[1]").is_err());
+    }
+
+    /// An object of objects of text, like the environment's `set`.
+    type Nested = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+    fn message<T: DeserializeOwned + std::fmt::Debug>(body: &str) -> String {
+        match parse::<T>(body.as_bytes()) {
+            Err(ApiError::BadJson(message)) => message,
+            other => panic!("{body} was not refused as bad JSON: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_by_name_without_values() {
+        let top = message::<Body>(r#"{"name":"a","name":"b"}"#);
+        assert!(top.contains("key `name` twice"), "{top}");
+        let nested = message::<Nested>(r#"{"inner":{"TOKEN":"s3cret-1","TOKEN":"s3cret-2"}}"#);
+        assert!(nested.contains("key `TOKEN` twice"), "{nested}");
+        assert!(!nested.contains("s3cret"), "{nested}");
+        let managed = message::<Body>(r#"{"name":"a","id":"x","id":"y"}"#);
+        assert!(
+            managed.contains("key `id` twice"),
+            "checked before server fields are dropped: {managed}"
+        );
+        let syntax = message::<Body>(r#"{"name":"#);
+        assert!(
+            syntax.starts_with("body is not valid JSON (line 1"),
+            "{syntax}"
+        );
     }
 }

@@ -11,14 +11,14 @@ use std::collections::BTreeMap;
 
 use crate::accounts::principal::Principal;
 use crate::audit::target::TargetType;
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{self, AuditEvent, Origin};
 use crate::credentials::{ssh_keys as key_service, validate};
 use crate::error::ServiceError;
 use crate::ssh::{self, SshError, Target};
 use crate::state::AppState;
-use crate::store::ids::ServerId;
+use crate::store::ids::{AppId, ServerId};
 use crate::store::servers::{self, ServerCheckRow, ServerRow};
-use crate::store::{self, ssh_keys};
+use crate::store::{self, apps, ssh_keys};
 
 /// A new server.
 #[derive(Debug)]
@@ -182,22 +182,93 @@ pub async fn recent_checks(
         .await
 }
 
-/// Deletes a server (soft).
+/// An application a forced delete took its server away from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachedApp {
+    /// The application.
+    pub id: AppId,
+    /// Its name.
+    pub name: String,
+}
+
+/// Most applications a refusal names one by one.
+const NAMED_APPS: usize = 20;
+
+/// Deletes a server (soft). Refused (409, field `server_ids`, naming them)
+/// while live applications target it, unless `force`: then it is taken out
+/// of their servers first, each audited (`app.server_detached`, same
+/// request id as `server.deleted`), and they are returned.
 pub async fn delete(
     state: &AppState,
     origin: Origin,
     admin: Principal,
     id: ServerId,
-) -> Result<(), ServiceError> {
+    force: bool,
+) -> Result<Vec<DetachedApp>, ServiceError> {
+    let chain = state.audit_chain.clone();
+    let entry_origin = origin.clone();
+    let actor = admin.actor();
     state
-        .soft_delete(
-            origin,
-            admin.actor(),
-            (TargetType::Server, "server.deleted"),
-            servers::soft_delete,
-            id,
-        )
+        .audited(origin, move |conn| {
+            // After any change pointing applications at servers committed.
+            store::tx::serialize(conn, store::tx::LockPoint::ServerTargets)?;
+            servers::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
+            let detached: Vec<DetachedApp> = apps::live_targeting(conn, &id)?
+                .into_iter()
+                .map(|(id, name)| DetachedApp { id, name })
+                .collect();
+            if !detached.is_empty() && !force {
+                return Err(ServiceError::conflict_on(
+                    "server_ids",
+                    targeted_by(&detached),
+                ));
+            }
+            let ids: Vec<AppId> = detached.iter().map(|app| app.id.clone()).collect();
+            apps::detach_server(conn, &id, &ids)?;
+            for app in &detached {
+                let event = AuditEvent::on(
+                    actor.clone(),
+                    "app.server_detached",
+                    TargetType::App,
+                    &app.id,
+                )
+                .with_fields(vec!["server_ids"]);
+                audit::append(conn, &chain, &entry_origin, event)?;
+            }
+            if servers::soft_delete(conn, &id, store::now())? == 0 {
+                return Err(ServiceError::NotFound);
+            }
+            let fields = if detached.is_empty() {
+                vec!["deleted_at"]
+            } else {
+                vec!["deleted_at", "apps"]
+            };
+            let event = AuditEvent::on(actor, "server.deleted", TargetType::Server, &id)
+                .with_fields(fields);
+            Ok((detached, event))
+        })
         .await
+}
+
+/// Why a server that `apps` target is not deleted, naming them.
+fn targeted_by(apps: &[DetachedApp]) -> String {
+    let mut named: Vec<String> = apps
+        .iter()
+        .take(NAMED_APPS)
+        .map(|app| format!("{} ({})", app.name, app.id))
+        .collect();
+    if apps.len() > NAMED_APPS {
+        named.push(format!("{} more", apps.len() - NAMED_APPS));
+    }
+    let count = match apps.len() {
+        1 => "1 application targets".to_owned(),
+        n => format!("{n} applications target"),
+    };
+    format!(
+        "{count} this server: {}. Take it out of their servers first, or delete it \
+         anyway, which detaches it from them.",
+        named.join(", ")
+    )
 }
 
 /// Why a connection is made; decides which host key is accepted.
@@ -407,4 +478,37 @@ pub async fn reset_host_key(
             Ok(((), event))
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(name: &str) -> DetachedApp {
+        DetachedApp {
+            id: AppId::random(),
+            name: name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_applications() {
+        let shop = app("shop");
+        let one = targeted_by(std::slice::from_ref(&shop));
+        assert!(
+            one.starts_with(&format!(
+                "1 application targets this server: shop ({})",
+                shop.id
+            )),
+            "{one}"
+        );
+        let many: Vec<DetachedApp> = (0..25).map(|i| app(&format!("app-{i:02}"))).collect();
+        let text = targeted_by(&many);
+        assert!(text.starts_with("25 applications target"), "{text}");
+        assert!(
+            text.contains("app-19 (") && !text.contains("app-20"),
+            "{text}"
+        );
+        assert!(text.contains(", 5 more."), "{text}");
+    }
 }

@@ -152,6 +152,34 @@ pub fn all_server_ids(conn: &mut DbConn) -> QueryResult<Vec<(AppId, ServerId)>> 
         .load(conn)
 }
 
+/// The live applications that target server `server_id`, by name: (id, name).
+pub fn live_targeting(
+    conn: &mut DbConn,
+    server_id: &ServerId,
+) -> QueryResult<Vec<(AppId, String)>> {
+    app_servers::table
+        .inner_join(apps::table)
+        .filter(app_servers::server_id.eq(server_id))
+        .filter(apps::deleted_at.is_null())
+        .order((apps::name.asc(), apps::id.asc()))
+        .select((apps::id, apps::name))
+        .load(conn)
+}
+
+/// Takes server `server_id` out of the target servers of `app_ids`.
+pub fn detach_server(
+    conn: &mut DbConn,
+    server_id: &ServerId,
+    app_ids: &[AppId],
+) -> QueryResult<usize> {
+    diesel::delete(
+        app_servers::table
+            .filter(app_servers::server_id.eq(server_id))
+            .filter(app_servers::app_id.eq_any(app_ids)),
+    )
+    .execute(conn)
+}
+
 /// Soft-deletes a live application and the environment set it owns (whose
 /// versions stay for the deployments that used them).
 pub fn soft_delete(conn: &mut DbConn, id: &AppId, now: NaiveDateTime) -> QueryResult<usize> {

@@ -51,7 +51,7 @@ pub struct EnvVersionRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = env_values)]
 pub struct EnvValueRow {
-    /// UUID (part of the value's AAD).
+    /// UUID (not part of the value's identity: see [`identity`]).
     pub id: String,
     /// The version.
     pub env_version_id: String,
@@ -63,6 +63,12 @@ pub struct EnvValueRow {
     pub value_key_id: String,
     /// Delivered to the container as a file rather than in its environment.
     pub file_secret: bool,
+}
+
+/// What a variable's value is sealed for: its set, its version and its
+/// name, so that a row moved to another set, version or name does not open.
+pub fn identity(set_id: &str, version: i64, name: &str) -> String {
+    format!("{set_id}/{version}/{name}")
 }
 
 /// Stores a set.

@@ -1,16 +1,20 @@
 //! Every sealed column of the database, with the queries key rotation needs:
-//! find values not yet under a given data key, replace one value, count the
-//! values a key still seals. Adding a sealed column means adding it here.
+//! find values not yet under a given data key (with the identity each is
+//! sealed for), replace one value, count the values a key still seals.
+//! Adding a sealed column means adding it here.
 
 use diesel::prelude::*;
 
+use super::schema::{env_values, env_versions};
 use super::DbConn;
 
 /// One sealed value as rotation sees it.
 #[derive(Debug, Clone)]
 pub struct SealedCell {
-    /// Row id (part of the value's AAD).
+    /// Row id (where it is replaced).
     pub row_id: String,
+    /// What it is sealed for (its AAD's identity).
+    pub identity: String,
     /// Envelope text.
     pub value: String,
     /// Data key that sealed it.
@@ -32,27 +36,35 @@ pub struct SealedColumn {
     pub count_with_key: fn(&mut DbConn, &str) -> QueryResult<i64>,
 }
 
+/// The identity of a value whose row belongs to one object: the row's id
+/// (a credential) or its owner and id (a webhook: see `webhooks::identity`).
 macro_rules! sealed_column {
-    ($name:ident, $table:ident, $column:ident, $key_column:ident, $($nullable:ident)?) => {
+    ($name:ident, $table:ident, $column:ident, $key_column:ident, $owner:ident => $identity:path, $($nullable:ident)?) => {
         mod $name {
             use super::*;
             use crate::store::schema::$table;
 
             pub fn stale(conn: &mut DbConn, key_id: &str, after: &str, limit: i64) -> QueryResult<Vec<SealedCell>> {
-                let rows: Vec<(String, String, String)> = $table::table
+                let rows: Vec<(String, String, String, String)> = $table::table
                     .filter($table::$key_column.ne(key_id))
                     .filter($table::id.gt(after))
                     .order($table::id.asc())
                     .limit(limit)
                     .select((
                         $table::id,
+                        $table::$owner,
                         sealed_column!(@value $table::$column $($nullable)?),
                         sealed_column!(@value $table::$key_column $($nullable)?),
                     ))
                     .load(conn)?;
                 Ok(rows
                     .into_iter()
-                    .map(|(row_id, value, key_id)| SealedCell { row_id, value, key_id })
+                    .map(|(row_id, owner, value, key_id)| SealedCell {
+                        identity: $identity(&owner, &row_id),
+                        row_id,
+                        value,
+                        key_id,
+                    })
                     .collect())
             }
 
@@ -78,29 +90,114 @@ macro_rules! sealed_column {
     (@value $table:ident :: $col:ident) => { $table::$col };
 }
 
-sealed_column!(ssh_private_key, ssh_keys, private_key, private_key_key_id,);
+/// The identity of a credential's value: the credential's id.
+fn own_id(_: &str, id: &str) -> String {
+    id.to_owned()
+}
+
+sealed_column!(ssh_private_key, ssh_keys, private_key, private_key_key_id, id => own_id,);
 sealed_column!(
     ssh_passphrase,
     ssh_keys,
     passphrase,
     passphrase_key_id,
+    id => own_id,
     nullable
 );
-sealed_column!(registry_password, registries, password, password_key_id,);
-sealed_column!(git_token, git_credentials, token, token_key_id,);
-// The values of shared environment sets and of applications' environments.
-sealed_column!(env_value, env_values, value, value_key_id,);
-sealed_column!(webhook_secret, webhooks, secret, secret_key_id,);
+sealed_column!(registry_password, registries, password, password_key_id, id => own_id,);
+sealed_column!(git_token, git_credentials, token, token_key_id, id => own_id,);
+sealed_column!(webhook_secret, webhooks, secret, secret_key_id, app_id => crate::store::webhooks::identity,);
 sealed_column!(
     webhook_previous_secret,
     webhooks,
     previous_secret,
     previous_secret_key_id,
+    app_id => crate::store::webhooks::identity,
     nullable
 );
 
+/// The values of shared environment sets and of applications' environments:
+/// each sealed for its set, version and name (see `env_sets::identity`).
+mod env_value {
+    use super::*;
+
+    pub fn stale(
+        conn: &mut DbConn,
+        key_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<SealedCell>> {
+        cells(conn, Some(key_id), after, limit)
+    }
+
+    /// Up to `limit` values with row ids after `after`, by row id; only those
+    /// not sealed by `not_key` when given.
+    pub fn cells(
+        conn: &mut DbConn,
+        not_key: Option<&str>,
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<SealedCell>> {
+        let mut query = env_values::table
+            .inner_join(env_versions::table)
+            .filter(env_values::id.gt(after))
+            .into_boxed();
+        if let Some(key_id) = not_key {
+            query = query.filter(env_values::value_key_id.ne(key_id));
+        }
+        let rows: Vec<(String, String, i64, String, String, String)> = query
+            .order(env_values::id.asc())
+            .limit(limit)
+            .select((
+                env_values::id,
+                env_versions::env_set_id,
+                env_versions::version,
+                env_values::name,
+                env_values::value,
+                env_values::value_key_id,
+            ))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(row_id, set_id, version, name, value, key_id)| SealedCell {
+                    identity: crate::store::env_sets::identity(&set_id, version, &name),
+                    row_id,
+                    value,
+                    key_id,
+                },
+            )
+            .collect())
+    }
+
+    pub fn replace(
+        conn: &mut DbConn,
+        cell: &SealedCell,
+        value: &str,
+        key_id: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            env_values::table
+                .filter(env_values::id.eq(&cell.row_id))
+                .filter(env_values::value_key_id.eq(&cell.key_id)),
+        )
+        .set((
+            env_values::value.eq(value),
+            env_values::value_key_id.eq(key_id),
+        ))
+        .execute(conn)
+    }
+
+    pub fn count_with_key(conn: &mut DbConn, key_id: &str) -> QueryResult<i64> {
+        env_values::table
+            .filter(env_values::value_key_id.eq(key_id))
+            .count()
+            .get_result(conn)
+    }
+}
+
 macro_rules! columns {
-    ($($name:ident: $table:literal . $column:literal),* $(,)?) => {
+    ($($name:ident: $table:literal . $column:literal),* ; $($own:expr),* $(,)?) => {
         /// Every sealed column.
         pub const SEALED_COLUMNS: &[SealedColumn] = &[$(SealedColumn {
             table: $table,
@@ -108,18 +205,33 @@ macro_rules! columns {
             stale: $name::stale,
             replace: $name::replace,
             count_with_key: $name::count_with_key,
-        }),*];
+        }),*, $($own),*];
     };
 }
+
+/// The environment values' column.
+pub const ENV_VALUES: SealedColumn = SealedColumn {
+    table: "env_values",
+    column: "value",
+    stale: env_value::stale,
+    replace: env_value::replace,
+    count_with_key: env_value::count_with_key,
+};
 
 columns! {
     ssh_private_key: "ssh_keys" . "private_key",
     ssh_passphrase: "ssh_keys" . "passphrase",
     registry_password: "registries" . "password",
     git_token: "git_credentials" . "token",
-    env_value: "env_values" . "value",
     webhook_secret: "webhooks" . "secret",
-    webhook_previous_secret: "webhooks" . "previous_secret",
+    webhook_previous_secret: "webhooks" . "previous_secret";
+    ENV_VALUES,
+}
+
+/// Every environment value with row ids after `after`, by row id, at most
+/// `limit`, each with its identity.
+pub fn env_value_cells(conn: &mut DbConn, after: &str, limit: i64) -> QueryResult<Vec<SealedCell>> {
+    env_value::cells(conn, None, after, limit)
 }
 
 /// A sealed value and the id of its data key, as read for a reveal (either

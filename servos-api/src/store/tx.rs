@@ -17,6 +17,10 @@ pub enum LockPoint {
     AuditChain = 1,
     /// Choosing the data key to seal with (shared) or retiring one (exclusive).
     Keyring = 2,
+    /// Pointing applications at servers, or deleting a server they may
+    /// target: each sees the other's committed change, so no application
+    /// is left targeting a deleted server.
+    ServerTargets = 3,
 }
 
 /// Runs `f` in a write transaction: committed when it returns `Ok`, rolled

@@ -12,7 +12,7 @@ use super::DbConn;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhooks)]
 pub struct WebhookRow {
-    /// UUID (part of the secrets' AAD).
+    /// UUID (with the application, the secrets' identity: [`identity`]).
     pub id: String,
     /// The application.
     pub app_id: AppId,
@@ -52,6 +52,11 @@ pub struct SecretChange {
     pub previous_until: Option<NaiveDateTime>,
     /// When.
     pub updated_at: NaiveDateTime,
+}
+
+/// What a webhook's secrets are sealed for: its application and its id.
+pub fn identity(app_id: &str, id: &str) -> String {
+    format!("{app_id}/{id}")
 }
 
 /// The live webhook of application `app_id`.

@@ -1,11 +1,14 @@
 //! The environment editor of an application. Existing variables show their
 //! names and file flags; their value inputs are always empty, and leaving
 //! one empty keeps the current value, so no value is ever sent to the
-//! browser. Blank rows add variables; a checkbox removes one. Each save is
-//! a new version through `apps::env::change`. Admins may reveal one
-//! current value: an audited POST whose answer is the only page showing it.
+//! browser. A file's value is a textarea whose text is stored byte for
+//! byte (HTML's CRLF line breaks read back as the LF the text held).
+//! Blank rows add variables; a checkbox removes one. Each save is a new
+//! version through `apps::env::change`. Admins may reveal one current
+//! value: an audited POST whose answer is the only page showing it.
 
 use actix_web::{web, HttpResponse};
+use servos_common::secret::SecretText;
 
 use crate::apps::env;
 use crate::credentials::env_sets::{EnvChange, VarEdit};
@@ -41,6 +44,16 @@ impl Default for EnvEditor {
     }
 }
 
+/// Takes the value field `name`: a file's from its textarea, as its text
+/// was (line breaks kept); another's as sent; `None` when left empty.
+fn file_or_line(form: &mut Form, name: &str, file: bool) -> Option<SecretText> {
+    if file {
+        form.optional_secret_lines(name)
+    } else {
+        form.optional_secret(name)
+    }
+}
+
 /// The change a submitted editor asks for, or the editor to show again.
 fn parse(mut form: Form) -> Result<EnvChange, EnvEditor> {
     let mut change = EnvChange::default();
@@ -54,12 +67,12 @@ fn parse(mut form: Form) -> Result<EnvChange, EnvEditor> {
         if name.is_empty() {
             continue;
         }
-        let value = form.optional_secret(&format!("var.{i}.value"));
+        let file = form.checked(&format!("var.{i}.file"));
+        let value = file_or_line(&mut form, &format!("var.{i}.value"), file);
         if form.checked(&format!("var.{i}.remove")) {
             change.unset.push(name);
             continue;
         }
-        let file = form.checked(&format!("var.{i}.file"));
         let had_file = form.text(&format!("var.{i}.had_file")) == "true";
         if value.is_some() || file != had_file {
             let edit = VarEdit {
@@ -72,8 +85,8 @@ fn parse(mut form: Form) -> Result<EnvChange, EnvEditor> {
     let mut new_names = Vec::with_capacity(NEW_ROWS);
     for j in 0..NEW_ROWS {
         let name = form.text(&format!("new.{j}.name"));
-        let value = form.optional_secret(&format!("new.{j}.value"));
         let file = form.checked(&format!("new.{j}.file"));
+        let value = file_or_line(&mut form, &format!("new.{j}.value"), file);
         match (name.is_empty(), value) {
             (true, None) => {}
             (true, Some(_)) => errors.add("new", "a new variable needs a name"),
@@ -206,6 +219,31 @@ mod tests {
         assert!(flag.value.is_none() && flag.file_secret == Some(true));
         assert_eq!(change.unset, ["GONE"]);
         assert!(change.set.contains_key("ADDED"));
+    }
+
+    #[test]
+    fn file_values_keep_their_lines() {
+        let form = Form::parse(
+            b"var.0.name=CERT&var.0.had_file=true&var.0.file=on&var.0.value=a%0D%0Ab%0D%0A\
+              &var.1.name=PLAIN&var.1.had_file=false&var.1.value=%20x%20\
+              &new.0.name=KEY&new.0.file=on&new.0.value=%0D%0Ak%0D%0A%0D%0A",
+        )
+        .expect("form");
+        let change = parse(form).expect("a change");
+        let value = |name: &str| {
+            change
+                .set
+                .get(name)
+                .and_then(|e| e.value.as_ref())
+                .map(|v| v.expose().to_owned())
+        };
+        assert_eq!(value("CERT").as_deref(), Some("a\nb\n"));
+        assert_eq!(value("PLAIN").as_deref(), Some(" x "), "as sent");
+        assert_eq!(value("KEY").as_deref(), Some("\nk\n\n"));
+        assert_eq!(
+            change.set.get("KEY").and_then(|e| e.file_secret),
+            Some(true)
+        );
     }
 
     #[test]

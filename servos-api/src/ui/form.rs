@@ -90,6 +90,18 @@ impl Form {
         Some(self.secret(name)).filter(|s| !s.expose().is_empty())
     }
 
+    /// Takes the value of a secret `<textarea>` as its text was, or `None`
+    /// when it was left empty. A textarea holds its line breaks as LF, but
+    /// HTML submits each as CRLF, so every CRLF becomes LF again; nothing
+    /// else changes (no trimming, a last line break kept).
+    pub fn optional_secret_lines(&mut self, name: &str) -> Option<SecretText> {
+        let sent = self.optional_secret(name)?;
+        if !sent.expose().contains("\r\n") {
+            return Some(sent);
+        }
+        Some(SecretText::new(sent.expose().replace("\r\n", "\n")))
+    }
+
     /// The names of the fields, in order (for editors with numbered rows).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(n, _)| n.as_str())
@@ -203,6 +215,38 @@ mod tests {
         assert_eq!(form.secret("pw").expose(), "s&cret");
         assert_eq!(form.raw("pw"), "", "a secret is taken out");
         assert_eq!(form.optional("missing"), None);
+    }
+
+    #[test]
+    fn secret_lines_are_kept_byte_for_byte() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQ==\n-----END PRIVATE KEY-----\n";
+        let as_browser = serde_urlencoded::to_string([
+            ("file", pem.replace('\n', "\r\n").as_str()),
+            ("raw", "  a\n\tb\r\n\n "),
+            ("lone", "a\rb\nc"),
+            ("empty", ""),
+        ])
+        .expect("encodes");
+        let mut form = Form::parse(as_browser.as_bytes()).expect("parses");
+        assert_eq!(
+            form.optional_secret_lines("file")
+                .map(|s| s.expose().to_owned()),
+            Some(pem.to_owned()),
+            "HTML's CRLF back to the LF the textarea held"
+        );
+        assert_eq!(
+            form.optional_secret_lines("raw")
+                .map(|s| s.expose().to_owned()),
+            Some("  a\n\tb\n\n ".to_owned()),
+            "no trimming, no other change"
+        );
+        assert_eq!(
+            form.optional_secret("lone").map(|s| s.expose().to_owned()),
+            Some("a\rb\nc".to_owned()),
+            "the parser itself changes no byte"
+        );
+        assert!(form.optional_secret_lines("empty").is_none());
+        assert!(form.optional_secret_lines("missing").is_none());
     }
 
     #[test]

@@ -380,19 +380,39 @@ pub async fn reset_host_key(
     Ok(chrome.redirect(&back(&id), flash))
 }
 
-/// `POST /servers/{id}/delete`.
+/// `POST /servers/{id}/delete`: refused, with a flash naming them, while
+/// applications target the server, unless "Delete anyway" (`force`) is
+/// ticked, which detaches it from them.
 pub async fn delete(
     state: web::Data<AppState>,
     chrome: Chrome,
     id: web::Path<ServerId>,
-    _form: Form,
+    form: Form,
 ) -> Result<HttpResponse, ApiError> {
-    servers::delete(
+    let id = id.into_inner();
+    let done = servers::delete(
         &state,
         chrome.origin.clone(),
         chrome.principal()?,
-        id.into_inner(),
+        id.clone(),
+        form.checked("force"),
     )
-    .await?;
-    Ok(chrome.redirect("/servers", Flash::success("Server deleted.")))
+    .await;
+    match done {
+        Ok(detached) if detached.is_empty() => {
+            Ok(chrome.redirect("/servers", Flash::success("Server deleted.")))
+        }
+        Ok(detached) => {
+            let names: Vec<&str> = detached.iter().map(|app| app.name.as_str()).collect();
+            let text = format!(
+                "Server deleted; it was taken out of the servers of {}.",
+                names.join(", ")
+            );
+            Ok(chrome.redirect("/servers", Flash::success(text)))
+        }
+        Err(e) => {
+            let flash = failure("Deleting", e)?;
+            Ok(chrome.redirect(&back(&id), flash))
+        }
+    }
 }

@@ -22,7 +22,7 @@ fn aad(id: &str) -> Aad<'_> {
     Aad {
         table: "data_keys",
         column: "wrapped",
-        row_id: id,
+        identity: id,
     }
 }
 

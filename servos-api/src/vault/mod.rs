@@ -6,6 +6,7 @@
 //! created, sealed under the master key, in one transaction.
 
 pub mod keyring;
+pub mod rebind;
 pub mod rotation;
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -71,7 +72,7 @@ fn aad(name: &str) -> Aad<'_> {
     Aad {
         table: "system_keys",
         column: "value",
-        row_id: name,
+        identity: name,
     }
 }
 

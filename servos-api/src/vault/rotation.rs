@@ -209,7 +209,7 @@ fn reencrypt_batch(
         let aad = Aad {
             table: column.table,
             column: column.column,
-            row_id: &cell.row_id,
+            identity: &cell.identity,
         };
         match keyring.open(conn, &aad, &cell.value, &cell.key_id) {
             Ok(plain) => {

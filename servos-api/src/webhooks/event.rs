@@ -1,10 +1,12 @@
 //! What a verified delivery says: a ping, a push (the refs it moved and to
 //! which commits), or another event. Only the fields a push needs are read
-//! from each provider's payload.
+//! from each provider's payload, which must not name a key twice in one
+//! object (a repeated `ref` could mean two branches).
 
 use serde_json::Value;
 
 use super::signature::Provider;
+use crate::unique_json::{self, JsonError};
 
 /// A delivery's meaning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +46,10 @@ pub fn parse(provider: Provider, event: &str, body: &[u8]) -> Result<Event, BadP
     if !is_push {
         return Ok(Event::Other(event.chars().take(100).collect()));
     }
-    let payload: Value = serde_json::from_slice(body).map_err(|_| BadPayload("is not JSON"))?;
+    let payload: Value = unique_json::from_slice(body).map_err(|e| match e {
+        JsonError::Syntax { .. } => BadPayload("is not JSON"),
+        JsonError::DuplicateKey { .. } => BadPayload("names a key twice in one object"),
+    })?;
     let updates = match provider {
         Provider::Bitbucket => bitbucket_updates(&payload)?,
         Provider::GitLab => vec![single(&payload, &["checkout_sha", "after"])?],
@@ -193,5 +198,11 @@ mod tests {
         )
         .is_err());
         assert!(parse(Provider::GitHub, "push", b"{").is_err());
+        let twice =
+            format!(r#"{{"ref":"refs/heads/main","ref":"refs/heads/prod","after":"{SHA}"}}"#);
+        assert_eq!(
+            parse(Provider::GitHub, "push", twice.as_bytes()),
+            Err(BadPayload("names a key twice in one object"))
+        );
     }
 }

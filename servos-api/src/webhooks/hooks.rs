@@ -4,7 +4,6 @@
 //! removed; shown with its last deliveries. Every change is audited.
 
 use base64::Engine as _;
-use chrono::NaiveDateTime;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
@@ -205,7 +204,7 @@ pub async fn create(
                 vault.keyring(),
                 TABLE,
                 SECRET,
-                &id,
+                &webhooks::identity(app_id.as_str(), &id),
                 secret.expose().as_bytes(),
             )?;
             let now = store::now();
@@ -265,56 +264,58 @@ pub async fn rotate(
         .audited(origin, move |conn| {
             live_app(conn, &app_id)?;
             let row = webhooks::of_app(conn, &app_id)?.ok_or(ServiceError::NotFound)?;
+            let identity = webhooks::identity(app_id.as_str(), &row.id);
             // The current secret moves to the previous column: opened and
-            // sealed again there, since its AAD names the column.
+            // sealed again there, since its AAD names the column. One that
+            // no longer decrypts is dropped: rotating is how it is repaired.
             let current = credentials::open(
                 conn,
                 vault.keyring(),
                 TABLE,
                 SECRET,
-                &row.id,
+                &identity,
                 &row.secret,
                 &row.secret_key_id,
-            )?;
-            let previous = credentials::seal(
-                conn,
-                vault.keyring(),
-                TABLE,
-                PREVIOUS_SECRET,
-                &row.id,
-                current.expose(),
-            )?;
+            );
+            let previous = match current {
+                Ok(current) => Some(credentials::seal(
+                    conn,
+                    vault.keyring(),
+                    TABLE,
+                    PREVIOUS_SECRET,
+                    &identity,
+                    current.expose(),
+                )?),
+                Err(ServiceError::Undecryptable) => None,
+                Err(e) => return Err(e),
+            };
             let secret = new_secret()?;
             let sealed = credentials::seal(
                 conn,
                 vault.keyring(),
                 TABLE,
                 SECRET,
-                &row.id,
+                &identity,
                 secret.expose().as_bytes(),
             )?;
             let now = store::now();
-            let until: NaiveDateTime = now + grace;
-            webhooks::set_secret(
-                conn,
-                &row.id,
-                &SecretChange {
-                    secret: sealed.value.clone(),
-                    secret_key_id: sealed.key_id.clone(),
-                    previous_secret: Some(previous.value.clone()),
-                    previous_secret_key_id: Some(previous.key_id.clone()),
-                    previous_until: Some(until),
-                    updated_at: now,
-                },
-            )?;
+            let change = SecretChange {
+                secret: sealed.value,
+                secret_key_id: sealed.key_id,
+                previous_until: previous.as_ref().map(|_| now + grace),
+                previous_secret_key_id: previous.as_ref().map(|p| p.key_id.clone()),
+                previous_secret: previous.map(|p| p.value),
+                updated_at: now,
+            };
+            webhooks::set_secret(conn, &row.id, &change)?;
             let event = change_of(&caller, "webhook.secret_rotated", &app_id)
                 .with_fields(vec!["secret", "previous_secret"]);
             let row = WebhookRow {
-                secret: sealed.value,
-                secret_key_id: sealed.key_id,
-                previous_secret: Some(previous.value),
-                previous_secret_key_id: Some(previous.key_id),
-                previous_until: Some(until),
+                secret: change.secret,
+                secret_key_id: change.secret_key_id,
+                previous_secret: change.previous_secret,
+                previous_secret_key_id: change.previous_secret_key_id,
+                previous_until: change.previous_until,
                 updated_at: now,
                 ..row
             };

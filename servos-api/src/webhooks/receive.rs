@@ -71,12 +71,13 @@ pub async fn receive(
             let Some(row) = webhooks::of_app(conn, &lookup_app)? else {
                 return Ok(None);
             };
+            let identity = webhooks::identity(lookup_app.as_str(), &row.id);
             let mut secrets = vec![credentials::open(
                 conn,
                 vault.keyring(),
                 TABLE,
                 SECRET,
-                &row.id,
+                &identity,
                 &row.secret,
                 &row.secret_key_id,
             )?];
@@ -91,7 +92,7 @@ pub async fn receive(
                         vault.keyring(),
                         TABLE,
                         PREVIOUS_SECRET,
-                        &row.id,
+                        &identity,
                         value,
                         key_id,
                     )?);

@@ -38,6 +38,19 @@ where
     (status, json)
 }
 
+/// The audit entries of `action` (at most 500), newest first, as an admin
+/// reads them through the API (with their targets' names).
+pub(crate) async fn audit_entries<S, B>(svc: &S, admin: &str, action: &str) -> Vec<Value>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let uri = format!("/api/v1/audit?action={action}&limit=500");
+    let (status, page) = call(svc, "GET", &uri, admin, Value::Null).await;
+    assert_eq!(status, 200, "{page}");
+    page["entries"].as_array().cloned().unwrap_or_default()
+}
+
 /// What the application tests need: callers, servers and a registry credential.
 pub(crate) struct Fixture {
     pub(crate) who: Callers,

@@ -109,6 +109,52 @@ async fn bodies_are_strict(backend: Backend) {
     assert_eq!(status, 400, "JSON only");
 }
 
+/// Ambiguous input is refused: an object that names a key twice, at any
+/// depth, answers 400 naming the key (never a value) and changes nothing.
+async fn repeated_keys_are_refused(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    let who = callers(&app, &svc).await;
+    let auth = ("Authorization", format!("Bearer {}", who.admin_token));
+    let tokens = || request("GET", "/api/v1/tokens", ip(2)).insert_header(auth.clone());
+    let (_, _, before) = send(&svc, tokens()).await;
+    for (body, key) in [
+        (
+            r#"{"name":"canary-one","name":"canary-two","role":"viewer"}"#,
+            "name",
+        ),
+        (r#"{"name":"ci","role":"viewer","role":"admin"}"#, "role"),
+        (r#"{"name":"ci","role":"viewer","id":"a","id":"b"}"#, "id"),
+        (
+            r#"{"name":"ci","role":"viewer","x":[{"k":"canary-one","k":"canary-two"}]}"#,
+            "k",
+        ),
+        (
+            r#"{"name":"ci","r\u006fle":"viewer","role":"admin"}"#,
+            "role",
+        ),
+    ] {
+        let (status, _, answer) = send(
+            &svc,
+            request("POST", "/api/v1/tokens", ip(2))
+                .insert_header(auth.clone())
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(body),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"], "invalid_json", "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("key `{key}` twice")),
+            "{body}: {message}"
+        );
+        assert!(!answer.to_string().contains("canary"), "{body}: {answer}");
+    }
+    let (_, _, after) = send(&svc, tokens()).await;
+    assert_eq!(before, after, "no token was made");
+}
+
 async fn token_roles_are_capped_and_revocable(backend: Backend) {
     let app = TestApp::new(backend);
     let svc = app.service().await;
@@ -163,5 +209,6 @@ async fn token_roles_are_capped_and_revocable(backend: Backend) {
 both_backends!(
     per_ip_limit_refuses_the_201st_request,
     bodies_are_strict,
+    repeated_keys_are_refused,
     token_roles_are_capped_and_revocable
 );

@@ -13,6 +13,7 @@ mod credentials;
 mod db_dump;
 mod deploy_lab;
 mod deployments;
+mod env_binding;
 mod harness;
 mod limits;
 mod mesh;

@@ -18,7 +18,7 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 use servos_common::protocol::{HEADER, VERSION};
 
-use crate::apps::call;
+use crate::apps::{audit_entries, call};
 use crate::both_backends;
 use crate::harness::{callers, json_req, request, send, Backend, TestApp};
 
@@ -127,16 +127,7 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let (status, page) = call(
-        svc,
-        "GET",
-        &format!("/api/v1/audit?action={action}"),
-        admin,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, 200, "{page}");
-    page["entries"].as_array().map_or(0, Vec::len)
+    audit_entries(svc, admin, action).await.len()
 }
 
 async fn enrollment_tokens_work_once_in_time_and_only_from_their_server(backend: Backend) {

@@ -2,7 +2,10 @@
 //! server and Docker daemon): trust on first use, Docker checked, a changed
 //! or downgraded host key refused before the client key is offered,
 //! explicit admin reset, one audit entry per change, and clear, bounded
-//! failures for every way a connection can fail.
+//! failures for every way a connection can fail. Deleting a server that
+//! applications target (`deletion`) needs no lab.
+
+mod deletion;
 
 use std::time::{Duration, Instant};
 

@@ -8,6 +8,7 @@ mod audit_names;
 mod canaries;
 mod csrf;
 mod deployments;
+pub(crate) mod file_secrets;
 mod forms;
 mod pages;
 mod session;

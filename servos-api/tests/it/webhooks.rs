@@ -472,6 +472,33 @@ async fn secrets_rotate_with_a_grace_period(backend: Backend) {
         "the old secret after the grace period"
     );
 
+    // A secret that no longer decrypts fails alone, and a rotation repairs it.
+    app.db
+        .execute(
+            "UPDATE webhooks SET secret = previous_secret, secret_key_id = previous_secret_key_id",
+        )
+        .expect("damage the secret");
+    let (headers, body) = push("github", &new, "main", &commit(6), "damaged-1");
+    let (status, answer) = deliver(&svc, &app_id, &headers, body).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (422, Some("undecryptable")),
+        "{answer}"
+    );
+    let (status, rotated) = call(&svc, "POST", &format!("{uri}/secret"), admin, Value::Null).await;
+    assert_eq!(status, 200, "{rotated}");
+    assert!(
+        rotated["webhook"]["previous_secret_until"].is_null(),
+        "{rotated}"
+    );
+    let new = rotated["secret"].as_str().expect("secret").to_owned();
+    let (headers, body) = push("github", &new, "main", &commit(7), "repaired-1");
+    assert_eq!(
+        deliver(&svc, &app_id, &headers, body).await.0,
+        202,
+        "repaired"
+    );
+
     // The branch can change; a removed webhook refuses deliveries.
     let (status, changed) = call(&svc, "PATCH", &uri, admin, json!({"branch": "release/2"})).await;
     assert_eq!(
@@ -495,7 +522,7 @@ async fn secrets_rotate_with_a_grace_period(backend: Backend) {
     .await;
     assert_eq!(
         (status, audit["entries"].as_array().map(Vec::len)),
-        (200, Some(1))
+        (200, Some(2))
     );
 }
 

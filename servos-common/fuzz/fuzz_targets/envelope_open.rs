@@ -10,12 +10,12 @@ use servos_common::envelope::{Aad, EnvelopeKey};
 const PLAINTEXT: &[u8] = b"registry password";
 
 fuzz_target!(|input: (&str, &str, &str, &str, Vec<u8>)| {
-    let (table, column, row_id, stored, tamper) = input;
+    let (table, column, identity, stored, tamper) = input;
     let key = EnvelopeKey::new("fuzz".to_owned(), &[7; 32]);
     let anywhere = Aad {
         table,
         column,
-        row_id,
+        identity,
     };
 
     // Text that was never sealed with this key cannot open, at any location.
@@ -26,7 +26,7 @@ fuzz_target!(|input: (&str, &str, &str, &str, Vec<u8>)| {
     let here = Aad {
         table: "apps",
         column: "env",
-        row_id: "1",
+        identity: "1",
     };
     let sealed = key.seal(&here, PLAINTEXT).expect("the system RNG works");
     let mut blob = STANDARD.decode(sealed).expect("sealed values are base64");

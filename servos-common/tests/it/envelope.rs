@@ -17,7 +17,7 @@ fn aad(parts: &(String, String, String)) -> Aad<'_> {
     Aad {
         table: &parts.0,
         column: &parts.1,
-        row_id: &parts.2,
+        identity: &parts.2,
     }
 }
 
@@ -41,7 +41,7 @@ proptest! {
         bit in 0u8..8,
     ) {
         let k = key([3; 32]);
-        let here = Aad { table: "apps", column: "env", row_id: "7" };
+        let here = Aad { table: "apps", column: "env", identity: "7" };
         let sealed = k.seal(&here, &plaintext).expect("seal");
         let mut raw = STANDARD.decode(&sealed).expect("sealed values are base64");
         let byte = position.index(raw.len());
@@ -71,14 +71,14 @@ proptest! {
         plaintext in prop::collection::vec(any::<u8>(), 0..64),
     ) {
         prop_assume!(key_a != key_b);
-        let here = Aad { table: "apps", column: "env", row_id: "7" };
+        let here = Aad { table: "apps", column: "env", identity: "7" };
         let sealed = key(key_a).seal(&here, &plaintext).expect("seal");
         prop_assert_eq!(key(key_b).open(&here, &sealed), Err(EnvelopeError::Unauthentic));
     }
 
     #[test]
     fn arbitrary_text_never_opens(text in any::<String>()) {
-        let here = Aad { table: "apps", column: "env", row_id: "7" };
+        let here = Aad { table: "apps", column: "env", identity: "7" };
         prop_assert!(key([9; 32]).open(&here, &text).is_err());
     }
 }

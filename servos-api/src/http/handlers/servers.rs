@@ -204,17 +204,33 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(ServerView::from(server)))
 }
 
-/// Deletes a server.
-#[utoipa::path(delete, path = "/api/v1/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id")),
-    responses((status = 204, description = "Deleted")),
+/// How to delete a server.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteServerQuery {
+    /// Delete it even while applications target it: it is taken out of
+    /// their servers, and each is audited (`app.server_detached`).
+    pub force: Option<bool>,
+}
+
+/// Deletes a server. 409 (field `server_ids`, the message naming them)
+/// while live applications target it, unless `force`, which detaches it
+/// from them first.
+#[utoipa::path(delete, path = "/api/v1/servers/{id}", tag = "servers",
+    params(("id" = String, Path, description = "Server id"), DeleteServerQuery),
+    responses((status = 204, description = "Deleted"),
+    (status = 409, body = ErrorBody, description = "Applications target the server (field `server_ids`; \
+    the message names each); nothing was deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
     origin: Origin,
     admin: Admin,
     id: web::Path<ServerId>,
+    query: web::Query<DeleteServerQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    servers::delete(&state, origin, admin.0, id.into_inner()).await?;
+    let force = query.force.unwrap_or(false);
+    servers::delete(&state, origin, admin.0, id.into_inner(), force).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

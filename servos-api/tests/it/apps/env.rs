@@ -276,8 +276,8 @@ async fn env_changes_make_versions_that_open_exactly(backend: Backend) {
         .collect();
     assert_eq!(
         revealed,
-        vec![(Some(id.as_str()), "env")],
-        "the one reveal is audited, refusals are not"
+        vec![(Some(id.as_str()), "env.DATABASE_URL")],
+        "the one reveal is audited, naming the variable; refusals are not"
     );
 }
 

@@ -2,7 +2,9 @@
 //! only as a read-only file at `/run/secrets/<NAME>` (on a tmpfs on the
 //! server), named by `<NAME>_FILE` in its environment. Its value is in no
 //! `docker inspect` output and no file of the host's Docker data
-//! directory, and its directory goes when its container goes.
+//! directory, and its directory goes when its container goes. A file of
+//! several lines (a PEM key, a pretty-printed JSON file) arrives byte for
+//! byte.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -13,6 +15,7 @@ use super::secrets::files_containing;
 use super::{container_env, create_app, deploy, deploys, only_container, set_env, web_app};
 use crate::both_backends;
 use crate::harness::Backend;
+use crate::web::file_secrets::{JSON_FILE, PEM};
 
 fn secrets_dir(deployment: &serde_json::Value) -> String {
     format!(
@@ -33,7 +36,9 @@ async fn a_file_secret_is_only_a_file_in_the_container(backend: Backend) {
     )
     .await;
     let change = json!({"set": {"PLAIN": {"value": "plain value"},
-        "API_KEY": {"value": canary, "file_secret": true}}});
+        "API_KEY": {"value": canary, "file_secret": true},
+        "TLS_KEY": {"value": PEM, "file_secret": true},
+        "CONFIG_JSON": {"value": JSON_FILE, "file_secret": true}}});
     set_env(&svc, &deployer, &app_id, change).await;
     let first = deploy(&svc, &deployer, &app_id).await;
     assert_eq!(first["state"], "succeeded", "{first}");
@@ -48,6 +53,16 @@ async fn a_file_secret_is_only_a_file_in_the_container(backend: Backend) {
     assert!(!env.contains_key("API_KEY"));
     let read = host.docker(&["exec", &container, "cat", "/run/secrets/API_KEY"]);
     assert_eq!(String::from_utf8_lossy(&read.stdout), canary);
+    // Files of several lines arrive byte for byte, last line break included.
+    for (name, content) in [("TLS_KEY", PEM), ("CONFIG_JSON", JSON_FILE)] {
+        let read = host.docker(&["exec", &container, "cat", &format!("/run/secrets/{name}")]);
+        assert!(read.status.success(), "{name}: {read:?}");
+        assert_eq!(read.stdout, content.as_bytes(), "{name} in the container");
+        assert_eq!(
+            env.get(&format!("{name}_FILE")).map(String::as_str),
+            Some(format!("/run/secrets/{name}").as_str())
+        );
+    }
     let inspect = host.docker(&["inspect", &container]);
     assert!(inspect.status.success());
     assert!(
