@@ -340,8 +340,12 @@ async fn apps_reach_only_what_the_policy_allows(backend: Backend) {
         rule_before.1 + BLOB_BYTES,
     )
     .await;
+    // Above the blob: IP and TCP headers (about 4 %), the HTTP exchange, and
+    // whatever TCP retransmits on a busy machine; below twice the blob, so
+    // a packet counted twice (on ingress and egress, or by two attachments)
+    // still fails.
     assert!(
-        rule_bytes - rule_before.1 < BLOB_BYTES + BLOB_BYTES / 5,
+        rule_bytes - rule_before.1 < BLOB_BYTES + BLOB_BYTES / 2,
         "the rule counted {} bytes for a {BLOB_BYTES}-byte transfer",
         rule_bytes - rule_before.1
     );
