@@ -184,7 +184,8 @@ async fn seeded(
     for i in 0..APPS {
         let new = NewApp {
             name: format!("app-{i:03}"),
-            image: format!("registry.example.com/team/app-{i}:1.{i}.0"),
+            image: Some(format!("registry.example.com/team/app-{i}:1.{i}.0")),
+            git: None,
             registry_id: None,
             server_ids: vec![
                 server_ids[i % SERVERS].to_string(),

@@ -1,6 +1,8 @@
 //! An application's settings: as a client sends them (`NewApp`, `AppPatch`),
 //! once validated (`AppSpec`), and as stored (`AppRow`), with the
-//! conversions between them.
+//! conversions between them. An application runs an image (`image`) or is
+//! built from git (`git`): a client gives exactly one of the two, and an
+//! application built from git has no image until it is built.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +12,11 @@ use serde::{Deserialize, Deserializer};
 use crate::credentials::validate as names;
 use crate::error::ServiceError;
 use crate::store::apps::AppRow;
+use crate::store::build_args::BuildArgRow;
+use crate::store::git_sources::GitSourceRow;
 use crate::store::ids::{AppId, ServerId};
 
+use super::git::{BuildArgValue, GitSource, GitSourceSpec, GIT_FIELDS};
 use super::health::{HealthCheck, HealthCheckSpec};
 use super::image::ImageRef;
 use super::validate::{self, Invalid, Limits, RestartPolicy};
@@ -28,13 +33,18 @@ pub struct NewApp {
     pub name: String,
     /// Docker image, `[registry[:port]/]repository[:tag][@sha256:digest]` (this
     /// pattern is the common form; any reference `docker pull` takes, up to 512
-    /// bytes, is accepted).
+    /// bytes, is accepted). Required unless `git` is given; not with `git`.
+    #[serde(default)]
     #[schema(
         pattern = r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[1-9][0-9]{0,3})?/)?[a-z0-9]+((_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((_|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$",
         max_length = 255
     )]
-    pub image: String,
-    /// Registry credential to pull with.
+    pub image: Option<String>,
+    /// Git repository to build the image from, instead of `image`.
+    #[serde(default)]
+    pub git: Option<GitSourceSpec>,
+    /// Registry credential to pull with (and, for an application built from
+    /// git, to push the built image to).
     #[serde(default)]
     #[schema(format = Uuid)]
     pub registry_id: Option<String>,
@@ -91,13 +101,20 @@ pub struct AppPatch {
         max_length = 100
     )]
     pub name: Option<String>,
-    /// New image.
+    /// New image: the application then runs it and is no longer built from
+    /// git. Not with `git`.
     #[serde(default)]
     #[schema(
         pattern = r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[1-9][0-9]{0,3})?/)?[a-z0-9]+((_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((_|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$",
         max_length = 255
     )]
     pub image: Option<String>,
+    /// New git source, replacing the current one whole (build arguments
+    /// included; a secret argument given without a value keeps its value):
+    /// the application is then built from git and has no image until built.
+    /// Not with `image`.
+    #[serde(default)]
+    pub git: Option<GitSourceSpec>,
     /// New registry credential, or `null` for none.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = Uuid)]
@@ -139,8 +156,10 @@ pub struct AppPatch {
 pub struct AppSpec {
     /// Unique name among live applications.
     pub name: String,
-    /// Docker image.
-    pub image: ImageRef,
+    /// Docker image: `None` for an application built from git not built yet.
+    pub image: Option<ImageRef>,
+    /// Where the image is built from, for an application built from git.
+    pub git: Option<GitSource>,
     /// Registry credential to pull with.
     pub registry_id: Option<String>,
     /// Target servers.
@@ -174,10 +193,11 @@ pub struct App {
     pub updated_at: NaiveDateTime,
 }
 
-/// Every field of an application, as audited on creation.
-pub const ALL_FIELDS: [&str; 10] = [
+/// Every field of an application, as a change names them.
+pub const ALL_FIELDS: [&str; 11] = [
     "name",
     "image",
+    "git",
     "registry_id",
     "server_ids",
     "container_port",
@@ -196,13 +216,50 @@ fn optional_domain(raw: Option<String>) -> Result<Option<String>, Invalid> {
     raw.map(|d| validate::domain(&d)).transpose()
 }
 
+/// An image or a git source, at most one of them.
+type Source = (Option<ImageRef>, Option<GitSource>);
+
+/// Validates the source a client gives: at most one of `image` and `git`.
+fn source(image: Option<String>, git: Option<GitSourceSpec>) -> Result<Source, Invalid> {
+    if image.is_some() && git.is_some() {
+        return Err(Invalid::new("git", "give either image or git, not both"));
+    }
+    Ok((
+        image.map(|i| validate::image(&i)).transpose()?,
+        git.map(GitSource::from_spec).transpose()?,
+    ))
+}
+
+/// `fields` with `git` spelled out as the git source's fields that
+/// changed from `old`, for an audit entry.
+fn spell_git(
+    fields: Vec<&'static str>,
+    new: Option<&GitSource>,
+    old: Option<&GitSource>,
+) -> Vec<&'static str> {
+    fields
+        .into_iter()
+        .flat_map(|field| match (field, new) {
+            ("git", Some(git)) => git.changed_fields(old),
+            ("git", None) => Vec::new(),
+            (field, _) => vec![field],
+        })
+        .collect()
+}
+
 impl AppSpec {
     /// Validates a new application's fields (references are checked later,
     /// inside the transaction that stores it).
     pub fn from_new(new: NewApp) -> Result<Self, ServiceError> {
+        let name = names::name(&new.name)?;
+        let (image, git) = source(new.image, new.git)?;
+        if image.is_none() && git.is_none() {
+            return Err(Invalid::new("image", "give an image, or git to build one from").into());
+        }
         Ok(Self {
-            name: names::name(&new.name)?,
-            image: validate::image(&new.image)?,
+            name,
+            image,
+            git,
             registry_id: optional_id("registry_id", new.registry_id)?,
             server_ids: validate::server_ids(&new.server_ids)?,
             container_port: validate::container_port(new.container_port)?,
@@ -212,6 +269,15 @@ impl AppSpec {
             labels: validate::labels(new.labels)?,
             domain: optional_domain(new.domain)?,
         })
+    }
+
+    /// The fields an audit entry of this new application names.
+    pub fn created_fields(&self) -> Vec<&'static str> {
+        let fields = ALL_FIELDS
+            .into_iter()
+            .filter(|field| *field != "image" || self.image.is_some())
+            .collect();
+        spell_git(fields, self.git.as_ref(), None)
     }
 
     /// The stored form, for row `id` owning environment set `env_set_id`.
@@ -234,7 +300,10 @@ impl AppSpec {
         Ok(AppRow {
             id: id.clone(),
             name: self.name.clone(),
-            image: self.image.as_str().to_owned(),
+            image: self
+                .image
+                .as_ref()
+                .map_or_else(String::new, |image| image.as_str().to_owned()),
             registry_id: self.registry_id.clone(),
             env_set_id: env_set_id.to_owned(),
             container_port: i32::from(self.container_port),
@@ -250,16 +319,42 @@ impl AppSpec {
         })
     }
 
-    /// Reads a stored row back; a row that no longer validates is damaged.
-    pub fn from_row(row: &AppRow, server_ids: Vec<ServerId>) -> Result<Self, ServiceError> {
+    /// The stored form of the git source of application `id`, if any.
+    pub fn git_row(&self, id: &AppId) -> Option<GitSourceRow> {
+        self.git.as_ref().map(|git| GitSourceRow {
+            app_id: id.clone(),
+            url: git.url.clone(),
+            branch: git.branch.clone(),
+            dockerfile: git.dockerfile.clone(),
+            context: git.context.clone(),
+            builder_server_id: git.builder_server_id.to_string(),
+            git_credential_id: git.git_credential_id.clone(),
+        })
+    }
+
+    /// Reads a stored row back, with its git source and build arguments; a
+    /// row that no longer validates is damaged.
+    pub fn from_row(
+        row: &AppRow,
+        server_ids: Vec<ServerId>,
+        git: Option<&GitSourceRow>,
+        build_args: &[BuildArgRow],
+    ) -> Result<Self, ServiceError> {
         let damaged = |field: &str| {
             ServiceError::internal(format_args!("application {} has a damaged {field}", row.id))
         };
         let health: HealthCheckSpec =
             serde_json::from_str(&row.health_check).map_err(|_| damaged("health_check"))?;
+        if row.image.is_empty() && git.is_none() {
+            return Err(damaged("image"));
+        }
         Ok(Self {
             name: row.name.clone(),
-            image: ImageRef::parse(&row.image).map_err(|_| damaged("image"))?,
+            image: (!row.image.is_empty())
+                .then(|| ImageRef::parse(&row.image))
+                .transpose()
+                .map_err(|_| damaged("image"))?,
+            git: git.map(|git| git_of_row(git, build_args)),
             registry_id: row.registry_id.clone(),
             server_ids,
             container_port: u16::try_from(row.container_port)
@@ -279,11 +374,37 @@ impl AppSpec {
     }
 }
 
+/// The git source of a stored row, with the build arguments of its
+/// application among `build_args`.
+fn git_of_row(row: &GitSourceRow, build_args: &[BuildArgRow]) -> GitSource {
+    let build_args = build_args
+        .iter()
+        .filter(|arg| arg.app_id == row.app_id)
+        .map(|arg| {
+            let value = arg
+                .value
+                .clone()
+                .map_or(BuildArgValue::KeptSecret, BuildArgValue::Clear);
+            (arg.name.clone(), value)
+        })
+        .collect();
+    GitSource {
+        url: row.url.clone(),
+        branch: row.branch.clone(),
+        dockerfile: row.dockerfile.clone(),
+        context: row.context.clone(),
+        build_args,
+        builder_server_id: ServerId::from(row.builder_server_id.clone()),
+        git_credential_id: row.git_credential_id.clone(),
+    }
+}
+
 /// A validated change: each field given replaces the current one.
 #[derive(Debug, Default)]
 pub struct SpecChange {
     name: Option<String>,
     image: Option<ImageRef>,
+    git: Option<GitSource>,
     registry_id: Option<Option<String>>,
     server_ids: Option<Vec<ServerId>>,
     container_port: Option<u16>,
@@ -297,9 +418,12 @@ pub struct SpecChange {
 impl SpecChange {
     /// Validates the fields a patch gives.
     pub fn from_patch(patch: AppPatch) -> Result<Self, ServiceError> {
+        let name = patch.name.map(|n| names::name(&n)).transpose()?;
+        let (image, git) = source(patch.image, patch.git)?;
         Ok(Self {
-            name: patch.name.map(|n| names::name(&n)).transpose()?,
-            image: patch.image.map(|i| validate::image(&i)).transpose()?,
+            name,
+            image,
+            git,
             registry_id: patch
                 .registry_id
                 .map(|id| optional_id("registry_id", id))
@@ -328,6 +452,7 @@ impl SpecChange {
         let given = [
             self.name.is_some(),
             self.image.is_some(),
+            self.git.is_some(),
             self.registry_id.is_some(),
             self.server_ids.is_some(),
             self.container_port.is_some(),
@@ -342,6 +467,25 @@ impl SpecChange {
             .zip(given)
             .filter_map(|(field, given)| given.then_some(field))
             .collect()
+    }
+
+    /// The fields an audit entry of this change names, for an application
+    /// whose settings were `current`: the git source's fields that change,
+    /// and the source it leaves.
+    pub fn audited_fields(&self, current: &AppSpec) -> Vec<&'static str> {
+        let mut fields = spell_git(self.fields(), self.git.as_ref(), current.git.as_ref());
+        if self.git.is_some() && current.image.is_some() && !fields.contains(&"image") {
+            fields.push("image");
+        }
+        if self.image.is_some() && current.git.is_some() {
+            fields.extend(GIT_FIELDS);
+        }
+        fields
+    }
+
+    /// The new git source, when this change sets one.
+    pub fn git(&self) -> Option<&GitSource> {
+        self.git.as_ref()
     }
 
     /// The new registry credential, when this change sets one.
@@ -362,7 +506,14 @@ impl SpecChange {
             }
         }
         put(&mut spec.name, self.name);
-        put(&mut spec.image, self.image);
+        if let Some(image) = self.image {
+            spec.image = Some(image);
+            spec.git = None;
+        }
+        if let Some(git) = self.git {
+            spec.git = Some(git);
+            spec.image = None;
+        }
         put(&mut spec.registry_id, self.registry_id);
         put(&mut spec.server_ids, self.server_ids);
         put(&mut spec.container_port, self.container_port);

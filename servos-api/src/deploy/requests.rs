@@ -133,10 +133,16 @@ pub fn queue_current(
     actor: Actor,
 ) -> Result<(Deployment, AuditEvent), ServiceError> {
     let app = apps::load(conn, app_id)?;
+    let image = app.spec.image.as_ref().ok_or_else(|| {
+        ServiceError::conflict_on(
+            "image",
+            "the application is built from git and has no image yet; builds come later",
+        )
+    })?;
     let deployment = enqueue(
         conn,
         &app,
-        app.spec.image.as_str().to_owned(),
+        image.as_str().to_owned(),
         app.env_version,
         None,
         &actor,

@@ -7,7 +7,9 @@ use super::ids::{AppId, ServerId};
 use super::schema::{app_servers, apps, env_sets, servers};
 use super::DbConn;
 
-/// A stored application. `health_check` and `labels` are JSON objects.
+/// A stored application. `health_check` and `labels` are JSON objects. An
+/// application built from git (see `git_sources`) has an empty `image`
+/// until it is built.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = apps, treat_none_as_null = true)]
 pub struct AppRow {

@@ -229,6 +229,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Where applications built from git are built from (no row for an
+    /// application run from an image).
+    app_git_sources (app_id) {
+        app_id -> Text,
+        url -> Text,
+        branch -> Text,
+        dockerfile -> Text,
+        context -> Text,
+        builder_server_id -> Text,
+        git_credential_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Build arguments of applications built from git: a value in clear or
+    /// sealed for "{app_id}/{name}".
+    app_build_args (id) {
+        id -> Text,
+        app_id -> Text,
+        name -> Text,
+        value -> Nullable<Text>,
+        sealed_value -> Nullable<Text>,
+        sealed_value_key_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     /// The servers an application runs on.
     app_servers (app_id, server_id) {
         app_id -> Text,
@@ -253,6 +280,9 @@ diesel::allow_tables_to_appear_in_same_query!(users, sessions, api_tokens);
 diesel::joinable!(apps -> env_sets (env_set_id));
 diesel::joinable!(app_servers -> apps (app_id));
 diesel::joinable!(app_servers -> servers (server_id));
+diesel::joinable!(app_build_args -> apps (app_id));
+diesel::joinable!(app_git_sources -> apps (app_id));
+diesel::allow_tables_to_appear_in_same_query!(app_build_args, app_git_sources, apps);
 
 diesel::table! {
     /// Deployment jobs.

@@ -36,16 +36,18 @@ pub struct SealedColumn {
     pub count_with_key: fn(&mut DbConn, &str) -> QueryResult<i64>,
 }
 
-/// The identity of a value whose row belongs to one object: the row's id
-/// (a credential) or its owner and id (a webhook: see `webhooks::identity`).
+/// The identity of a value whose row belongs to one object, from two of
+/// the row's columns: its id (a credential: `id / id`), its owner and id (a
+/// webhook: see `webhooks::identity`) or its owner and name (a build
+/// argument: see `build_args::identity`).
 macro_rules! sealed_column {
-    ($name:ident, $table:ident, $column:ident, $key_column:ident, $owner:ident => $identity:path, $($nullable:ident)?) => {
+    ($name:ident, $table:ident, $column:ident, $key_column:ident, $owner:ident / $part:ident => $identity:path, $($nullable:ident)?) => {
         mod $name {
             use super::*;
             use crate::store::schema::$table;
 
             pub fn stale(conn: &mut DbConn, key_id: &str, after: &str, limit: i64) -> QueryResult<Vec<SealedCell>> {
-                let rows: Vec<(String, String, String, String)> = $table::table
+                let rows: Vec<(String, String, String, String, String)> = $table::table
                     .filter($table::$key_column.ne(key_id))
                     .filter($table::id.gt(after))
                     .order($table::id.asc())
@@ -53,14 +55,15 @@ macro_rules! sealed_column {
                     .select((
                         $table::id,
                         $table::$owner,
+                        $table::$part,
                         sealed_column!(@value $table::$column $($nullable)?),
                         sealed_column!(@value $table::$key_column $($nullable)?),
                     ))
                     .load(conn)?;
                 Ok(rows
                     .into_iter()
-                    .map(|(row_id, owner, value, key_id)| SealedCell {
-                        identity: $identity(&owner, &row_id),
+                    .map(|(row_id, owner, part, value, key_id)| SealedCell {
+                        identity: $identity(&owner, &part),
                         row_id,
                         value,
                         key_id,
@@ -95,24 +98,33 @@ fn own_id(_: &str, id: &str) -> String {
     id.to_owned()
 }
 
-sealed_column!(ssh_private_key, ssh_keys, private_key, private_key_key_id, id => own_id,);
+sealed_column!(ssh_private_key, ssh_keys, private_key, private_key_key_id, id / id => own_id,);
 sealed_column!(
     ssh_passphrase,
     ssh_keys,
     passphrase,
     passphrase_key_id,
-    id => own_id,
+    id / id => own_id,
     nullable
 );
-sealed_column!(registry_password, registries, password, password_key_id, id => own_id,);
-sealed_column!(git_token, git_credentials, token, token_key_id, id => own_id,);
-sealed_column!(webhook_secret, webhooks, secret, secret_key_id, app_id => crate::store::webhooks::identity,);
+sealed_column!(registry_password, registries, password, password_key_id, id / id => own_id,);
+sealed_column!(git_token, git_credentials, token, token_key_id, id / id => own_id,);
+sealed_column!(webhook_secret, webhooks, secret, secret_key_id, app_id / id => crate::store::webhooks::identity,);
 sealed_column!(
     webhook_previous_secret,
     webhooks,
     previous_secret,
     previous_secret_key_id,
-    app_id => crate::store::webhooks::identity,
+    app_id / id => crate::store::webhooks::identity,
+    nullable
+);
+
+sealed_column!(
+    build_arg_value,
+    app_build_args,
+    sealed_value,
+    sealed_value_key_id,
+    app_id / name => crate::store::build_args::identity,
     nullable
 );
 
@@ -224,7 +236,8 @@ columns! {
     registry_password: "registries" . "password",
     git_token: "git_credentials" . "token",
     webhook_secret: "webhooks" . "secret",
-    webhook_previous_secret: "webhooks" . "previous_secret";
+    webhook_previous_secret: "webhooks" . "previous_secret",
+    build_arg_value: "app_build_args" . "sealed_value";
     ENV_VALUES,
 }
 

@@ -1,9 +1,13 @@
 //! The application form: its fields as typed (kept when the form comes back
-//! with errors), turned into the API's own `NewApp` or, for an edit, an
+//! with errors, but for secret build arguments' values, which are never
+//! echoed), turned into the API's own `NewApp` or, for an edit, an
 //! `AppPatch` of the fields that changed; validation is the service's.
 
 use std::collections::BTreeMap;
 
+use servos_common::secret::SecretText;
+
+use crate::apps::git::{BuildArgSpec, BuildArgValue, GitSource, GitSourceSpec};
 use crate::apps::health::{HealthCheckSpec, HttpProbe};
 use crate::apps::validate::Limits;
 use crate::apps::{App, AppPatch, NewApp};
@@ -14,7 +18,15 @@ use super::views;
 const MIB: i64 = 1 << 20;
 
 /// Service field names and the form inputs they are shown under.
-pub const RENAMES: [(&str, &str); 8] = [
+pub const RENAMES: [(&str, &str); 16] = [
+    ("git", "source"),
+    ("git.url", "git_url"),
+    ("git.branch", "git_branch"),
+    ("git.dockerfile", "git_dockerfile"),
+    ("git.context", "git_context"),
+    ("git.build_args", "build_args"),
+    ("git.builder_server_id", "builder_server_id"),
+    ("git.git_credential_id", "git_credential_id"),
     ("health_check", "probe"),
     ("health_check.http.path", "http_path"),
     ("health_check.command", "command"),
@@ -30,8 +42,27 @@ pub const RENAMES: [(&str, &str); 8] = [
 pub struct AppValues {
     /// Name.
     pub name: String,
+    /// `image` or `git`: where the application's image comes from.
+    pub source: String,
     /// Image reference.
     pub image: String,
+    /// Repository URL.
+    pub git_url: String,
+    /// Branch.
+    pub git_branch: String,
+    /// Dockerfile path.
+    pub git_dockerfile: String,
+    /// Build context.
+    pub git_context: String,
+    /// Builder server id, or `""`.
+    pub builder_server_id: String,
+    /// Git credential id, or `""`.
+    pub git_credential_id: String,
+    /// Build arguments in clear, `NAME=value` lines.
+    pub build_args: String,
+    /// Secret build arguments: `NAME=value` lines, or `NAME` to keep the
+    /// stored value. Only the names are ever shown back.
+    pub secret_build_args: String,
     /// Registry credential id, or `""`.
     pub registry_id: String,
     /// Target server ids.
@@ -68,7 +99,16 @@ impl Default for AppValues {
     fn default() -> Self {
         Self {
             name: String::new(),
+            source: "image".into(),
             image: String::new(),
+            git_url: String::new(),
+            git_branch: "main".into(),
+            git_dockerfile: "Dockerfile".into(),
+            git_context: ".".into(),
+            builder_server_id: String::new(),
+            git_credential_id: String::new(),
+            build_args: String::new(),
+            secret_build_args: String::new(),
             registry_id: String::new(),
             server_ids: Vec::new(),
             container_port: "8080".into(),
@@ -93,7 +133,16 @@ impl AppValues {
     pub fn from_form(form: &Form) -> Self {
         Self {
             name: form.text("name"),
+            source: form.text("source"),
             image: form.text("image"),
+            git_url: form.text("git_url"),
+            git_branch: form.text("git_branch"),
+            git_dockerfile: form.text("git_dockerfile"),
+            git_context: form.text("git_context"),
+            builder_server_id: form.text("builder_server_id"),
+            git_credential_id: form.text("git_credential_id"),
+            build_args: form.raw("build_args").to_owned(),
+            secret_build_args: form.raw("secret_build_args").to_owned(),
             registry_id: form.text("registry_id"),
             server_ids: form.all("server_ids"),
             container_port: form.text("container_port"),
@@ -121,9 +170,43 @@ impl AppValues {
             Some((policy, count)) => (policy.to_owned(), count.to_owned()),
             None => (restart, String::new()),
         };
+        let git = spec.git.as_ref();
+        let args_where = |secret: bool| {
+            git.map(|g| &g.build_args)
+                .into_iter()
+                .flatten()
+                .filter(move |(_, value)| value.is_secret() == secret)
+        };
+        let clear_args = args_where(false)
+            .filter_map(|(name, value)| match value {
+                BuildArgValue::Clear(text) => Some((name.clone(), text.clone())),
+                _ => None,
+            })
+            .collect();
+        let text = |field: fn(&GitSource) -> &String| git.map(field).cloned().unwrap_or_default();
         Self {
             name: spec.name.clone(),
-            image: spec.image.as_str().to_owned(),
+            source: if git.is_some() { "git" } else { "image" }.into(),
+            image: spec
+                .image
+                .as_ref()
+                .map(|i| i.as_str().to_owned())
+                .unwrap_or_default(),
+            git_url: text(|g| &g.url),
+            git_branch: text(|g| &g.branch),
+            git_dockerfile: text(|g| &g.dockerfile),
+            git_context: text(|g| &g.context),
+            builder_server_id: git
+                .map(|g| g.builder_server_id.to_string())
+                .unwrap_or_default(),
+            git_credential_id: git
+                .and_then(|g| g.git_credential_id.clone())
+                .unwrap_or_default(),
+            build_args: key_value_text(&clear_args),
+            secret_build_args: args_where(true)
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
             registry_id: spec.registry_id.clone().unwrap_or_default(),
             server_ids: spec.server_ids.iter().map(ToString::to_string).collect(),
             container_port: spec.container_port.to_string(),
@@ -148,6 +231,63 @@ impl AppValues {
             cpus: spec.limits.milli_cpus.map(views::cpus).unwrap_or_default(),
             labels: key_value_text(&spec.labels),
             domain: spec.domain.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The names of the secret build arguments typed, one per line: what
+    /// the form shows back (never a value).
+    pub fn secret_arg_names(&self) -> String {
+        self.secret_build_args
+            .lines()
+            .map(|line| line.split_once('=').map_or(line, |(name, _)| name).trim())
+            .filter(|name| !name.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The git source typed; `errors` collects the build argument lines
+    /// that are not `NAME=value`.
+    fn git_spec(&self, errors: &mut FieldErrors) -> GitSourceSpec {
+        let mut build_args: BTreeMap<String, BuildArgSpec> = key_value_lines(&self.build_args)
+            .unwrap_or_else(|e| {
+                errors.add("build_args", e);
+                BTreeMap::new()
+            })
+            .into_iter()
+            .map(|(name, value)| {
+                let arg = BuildArgSpec {
+                    value: Some(SecretText::new(value)),
+                    secret: false,
+                };
+                (name, arg)
+            })
+            .collect();
+        for line in self.secret_build_args.lines() {
+            let (name, value) = match line.split_once('=') {
+                Some((name, value)) => (name, Some(SecretText::new(value.to_owned()))),
+                None => (line, None),
+            };
+            let name = name.trim();
+            if !name.is_empty() {
+                build_args.insert(
+                    name.to_owned(),
+                    BuildArgSpec {
+                        value,
+                        secret: true,
+                    },
+                );
+            }
+        }
+        let or =
+            |text: &str, default: &str| if text.is_empty() { default } else { text }.to_owned();
+        GitSourceSpec {
+            url: self.git_url.clone(),
+            branch: self.git_branch.clone(),
+            dockerfile: or(&self.git_dockerfile, "Dockerfile"),
+            context: or(&self.git_context, "."),
+            build_args,
+            builder_server_id: self.builder_server_id.clone(),
+            git_credential_id: Some(self.git_credential_id.clone()).filter(|c| !c.is_empty()),
         }
     }
 
@@ -202,9 +342,11 @@ impl AppValues {
             errors.add("labels", e);
             BTreeMap::new()
         });
+        let from_git = self.source == "git";
         NewApp {
             name: self.name.clone(),
-            image: self.image.clone(),
+            image: (!from_git).then(|| self.image.clone()),
+            git: from_git.then(|| self.git_spec(errors)),
             registry_id: Some(self.registry_id.clone()).filter(|r| !r.is_empty()),
             server_ids: self.server_ids.clone(),
             container_port: number(errors, "container_port", &self.container_port, 0),
@@ -246,9 +388,14 @@ pub fn changes(new: NewApp, current: &App) -> AppPatch {
     sorted_new.sort();
     let mut sorted_old: Vec<String> = spec.server_ids.iter().map(ToString::to_string).collect();
     sorted_old.sort();
+    let image = new
+        .image
+        .filter(|image| Some(image.trim()) != spec.image.as_ref().map(|i| i.as_str()));
+    let git = new.git.filter(|git| git_differs(git, spec.git.as_ref()));
     AppPatch {
         name: (new.name.trim() != spec.name).then_some(new.name),
-        image: (new.image.trim() != spec.image.as_str()).then_some(new.image),
+        image,
+        git,
         registry_id: (new.registry_id != spec.registry_id).then_some(new.registry_id),
         server_ids: (sorted_new != sorted_old).then_some(new.server_ids),
         container_port: (new.container_port != i64::from(spec.container_port))
@@ -267,10 +414,34 @@ pub fn changes(new: NewApp, current: &App) -> AppPatch {
     }
 }
 
+/// True when the git source typed differs from `current`: another field,
+/// another argument, or a new secret value.
+fn git_differs(new: &GitSourceSpec, current: Option<&GitSource>) -> bool {
+    let Some(current) = current else {
+        return true;
+    };
+    let same_args = new.build_args.len() == current.build_args.len()
+        && new.build_args.iter().all(|(name, arg)| {
+            match (current.build_args.get(name), &arg.value, arg.secret) {
+                (Some(BuildArgValue::KeptSecret), None, true) => true,
+                (Some(BuildArgValue::Clear(old)), Some(value), false) => value.expose() == old,
+                _ => false,
+            }
+        });
+    !(same_args
+        && new.url.trim() == current.url
+        && new.branch.trim() == current.branch
+        && new.dockerfile == current.dockerfile
+        && new.context == current.context
+        && new.builder_server_id == current.builder_server_id.as_str()
+        && new.git_credential_id == current.git_credential_id)
+}
+
 /// True when a patch changes nothing.
 pub fn is_empty(patch: &AppPatch) -> bool {
     patch.name.is_none()
         && patch.image.is_none()
+        && patch.git.is_none()
         && patch.registry_id.is_none()
         && patch.server_ids.is_none()
         && patch.container_port.is_none()
@@ -294,6 +465,49 @@ mod tests {
         for bad in ["", ".", "1.2345", "x", "-1", "1e3"] {
             assert_eq!(milli(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn git_sources_keep_secret_values_out_of_the_form() {
+        let values = AppValues {
+            source: "git".into(),
+            git_url: "git@host:org/repo.git".into(),
+            git_dockerfile: String::new(),
+            git_context: String::new(),
+            builder_server_id: "b".into(),
+            build_args: "VERSION=1.2".into(),
+            secret_build_args: "TOKEN=s3cret\nKEPT\n\n".into(),
+            ..AppValues::default()
+        };
+        assert_eq!(values.secret_arg_names(), "TOKEN\nKEPT");
+        let mut errors = FieldErrors::default();
+        let new = values.to_new_app(&mut errors);
+        assert!(errors.is_empty() && new.image.is_none());
+        let git = new.git.expect("a git source");
+        assert_eq!(
+            (git.dockerfile.as_str(), git.context.as_str()),
+            ("Dockerfile", ".")
+        );
+        assert_eq!(git.git_credential_id, None);
+        let args: Vec<_> = git
+            .build_args
+            .iter()
+            .map(|(name, arg)| {
+                (
+                    name.as_str(),
+                    arg.value.as_ref().map(|v| v.expose().to_owned()),
+                    arg.secret,
+                )
+            })
+            .collect();
+        assert_eq!(
+            args,
+            [
+                ("KEPT", None, true),
+                ("TOKEN", Some("s3cret".to_owned()), true),
+                ("VERSION", Some("1.2".to_owned()), false),
+            ]
+        );
     }
 
     #[test]

@@ -9,9 +9,10 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use crate::apps::env::{self, MaskedEnv};
+use crate::apps::git::BuildArgValue;
 use crate::apps::health::HealthCheckSpec;
 use crate::apps::{self, App};
-use crate::credentials::registries;
+use crate::credentials::{git as git_credentials, registries};
 use crate::deploy::history::{self, AppDeploys};
 use crate::http::error::ApiError;
 use crate::mesh::apps::{self as mesh_apps, MeshApp};
@@ -80,7 +81,11 @@ impl AppItem {
                 .collect(),
             id: app.id.to_string(),
             name: spec.name,
-            image: spec.image.to_string(),
+            image: match (&spec.image, &spec.git) {
+                (Some(image), _) => image.to_string(),
+                (None, Some(git)) => format!("built from {} ({})", git.url, git.branch),
+                (None, None) => String::new(),
+            },
             port: spec.container_port,
             domain: spec.domain,
             env_version: app.env_version,
@@ -107,12 +112,35 @@ impl AppItem {
     }
 }
 
-/// A server the form offers (those with the `run` role).
+/// A server the form offers (those with the `run` role, or the `build`
+/// role as builders).
 #[derive(Debug)]
 struct ServerChoice {
     id: String,
     name: String,
     address: String,
+}
+
+/// A git credential the form offers.
+#[derive(Debug)]
+struct CredentialChoice {
+    id: String,
+    name: String,
+    provider: String,
+}
+
+/// Where an application is built from, as its page shows it: a secret
+/// build argument's value is never in it.
+#[derive(Debug)]
+pub(super) struct GitFacts {
+    url: String,
+    branch: String,
+    dockerfile: String,
+    context: String,
+    builder: String,
+    credential: Option<String>,
+    /// Build arguments: name and value, `None` for a secret one.
+    build_args: Vec<(String, Option<String>)>,
 }
 
 #[derive(Template)]
@@ -130,6 +158,8 @@ struct FormPage<'a> {
     app_id: Option<String>,
     values: AppValues,
     servers: Vec<ServerChoice>,
+    builders: Vec<ServerChoice>,
+    git_credentials: Vec<CredentialChoice>,
     registries: Vec<RegistryRow>,
     errors: FieldErrors,
 }
@@ -140,6 +170,7 @@ pub(super) struct ShowPage<'a> {
     pub(super) chrome: &'a Chrome,
     pub(super) app: AppItem,
     pub(super) registry: Option<String>,
+    pub(super) git: Option<GitFacts>,
     pub(super) health: String,
     pub(super) restart_policy: String,
     pub(super) limits: String,
@@ -183,21 +214,33 @@ async fn form_page<'a>(
     values: AppValues,
     errors: FieldErrors,
 ) -> Result<FormPage<'a>, ApiError> {
-    let servers = servers::list(state)
+    let all = servers::list(state).await?;
+    let with_role = |role: &str| {
+        all.iter()
+            .filter(|(row, _)| row.roles.split(',').any(|r| r == role))
+            .map(|(row, _)| ServerChoice {
+                id: row.id.to_string(),
+                name: row.name.clone(),
+                address: row.address.clone(),
+            })
+            .collect()
+    };
+    let git_credentials = git_credentials::list(state)
         .await?
         .into_iter()
-        .filter(|(row, _)| row.roles.split(',').any(|r| r == "run"))
-        .map(|(row, _)| ServerChoice {
-            id: row.id.to_string(),
+        .map(|row| CredentialChoice {
+            id: row.id,
             name: row.name,
-            address: row.address,
+            provider: row.provider,
         })
         .collect();
     Ok(FormPage {
         chrome,
         app_id: app_id.map(String::from),
         values,
-        servers,
+        servers: with_role("run"),
+        builders: with_role("build"),
+        git_credentials,
         registries: registries::list(state).await?,
         errors,
     })
@@ -337,6 +380,42 @@ pub(super) async fn show_page<'a>(
         ),
         None => None,
     };
+    let names = server_names(state).await?;
+    let git = match &app.spec.git {
+        Some(git) => {
+            let credential = match &git.git_credential_id {
+                Some(id) => Some(
+                    git_credentials::get(state, id.clone())
+                        .await
+                        .map_or_else(|_| id.clone(), |c| c.name),
+                ),
+                None => None,
+            };
+            Some(GitFacts {
+                url: git.url.clone(),
+                branch: git.branch.clone(),
+                dockerfile: git.dockerfile.clone(),
+                context: git.context.clone(),
+                builder: names
+                    .get(&git.builder_server_id)
+                    .cloned()
+                    .unwrap_or_else(|| git.builder_server_id.to_string()),
+                credential,
+                build_args: git
+                    .build_args
+                    .iter()
+                    .map(|(name, value)| {
+                        let shown = match value {
+                            BuildArgValue::Clear(text) => Some(text.clone()),
+                            BuildArgValue::NewSecret(_) | BuildArgValue::KeptSecret => None,
+                        };
+                        (name.clone(), shown)
+                    })
+                    .collect(),
+            })
+        }
+        None => None,
+    };
     let spec = &app.spec;
     let health = health_text(&HealthCheckSpec::from(&spec.health_check));
     let limits = match (spec.limits.memory_bytes, spec.limits.milli_cpus) {
@@ -353,12 +432,13 @@ pub(super) async fn show_page<'a>(
     Ok(ShowPage {
         chrome,
         registry,
+        git,
         health,
         restart_policy: spec.restart_policy.to_string(),
         limits,
         labels: spec.labels.clone().into_iter().collect(),
         updated: views::when(app.updated_at),
-        app: AppItem::new(app, &server_names(state).await?),
+        app: AppItem::new(app, &names),
         env,
         editor,
         deployments,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
 use crate::accounts::principal::Principal;
+use crate::apps::git;
 use crate::audit::target::TargetType;
 use crate::audit::{AuditEvent, Origin};
 use crate::credentials;
@@ -29,8 +30,6 @@ pub(super) const SECRET: &str = "secret";
 pub(super) const PREVIOUS_SECRET: &str = "previous_secret";
 /// How many deliveries a webhook shows.
 const SHOWN_DELIVERIES: i64 = 50;
-/// The longest branch name.
-const MAX_BRANCH_LEN: usize = 200;
 
 /// The branch a webhook deploys, as a client sends it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -120,31 +119,6 @@ fn view(conn: &mut DbConn, row: WebhookRow) -> Result<Webhook, ServiceError> {
     })
 }
 
-/// A branch name git would take (`main`, `release/1.2`), or 400.
-fn branch(raw: &str) -> Result<String, ServiceError> {
-    let name = raw.trim();
-    let plain = !name.is_empty()
-        && name.len() <= MAX_BRANCH_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
-        && !name.starts_with(['-', '/', '.'])
-        && !name.ends_with(['/', '.'])
-        && !name.ends_with(".lock")
-        && !name.contains("..")
-        && !name.contains("//")
-        && !name.starts_with("refs/");
-    if plain {
-        Ok(name.to_owned())
-    } else {
-        Err(ServiceError::invalid(
-            "branch",
-            "must be a branch name such as main or release/1.2 (letters, digits, . _ / -; \
-             no .., no refs/ prefix)",
-        ))
-    }
-}
-
 /// A new secret: `whsec_` and the base64 of 32 random bytes.
 fn new_secret() -> Result<SecretText, ServiceError> {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
@@ -187,7 +161,7 @@ pub async fn create(
     app_id: AppId,
     settings: WebhookBranch,
 ) -> Result<(Webhook, SecretText), ServiceError> {
-    let branch = branch(&settings.branch)?;
+    let branch = git::branch("branch", &settings.branch)?;
     let vault = state.vault.clone();
     state
         .audited(origin, move |conn| {
@@ -237,7 +211,7 @@ pub async fn set_branch(
     app_id: AppId,
     settings: WebhookBranch,
 ) -> Result<Webhook, ServiceError> {
-    let branch = branch(&settings.branch)?;
+    let branch = git::branch("branch", &settings.branch)?;
     state
         .audited(origin, move |conn| {
             live_app(conn, &app_id)?;
@@ -347,27 +321,6 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn branches_git_would_take() {
-        for good in ["main", "release/1.2", "feature_x-1"] {
-            assert_eq!(branch(good).ok().as_deref(), Some(good));
-        }
-        for bad in [
-            "",
-            "refs/heads/main",
-            "a..b",
-            "-x",
-            "x/",
-            "x.lock",
-            "a b",
-            "a//b",
-            ".x",
-            "ü",
-        ] {
-            assert!(branch(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn secrets_are_prefixed_base64_of_32_bytes() {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use servos_api::store::audit_log::{self, AuditRow};
 
 mod env;
+mod git;
 
 use crate::both_backends;
 use crate::harness::{callers, ip, json_req, request, send, Backend, Callers, TestApp};
@@ -117,6 +118,45 @@ pub(crate) fn full_app(f: &Fixture) -> Value {
         "labels": {"com.example.team": "web"},
         "domain": "Web.Example.com"
     })
+}
+
+/// Rotates the data key in place, as `rotate-data-key` does; asserts that
+/// no value failed.
+pub(crate) fn rotate_data_key(app: &TestApp) -> servos_api::vault::rotation::DataRotation {
+    let mut conn = app.state.pool.get().expect("conn");
+    let report = servos_api::vault::rotation::rotate_data_key(
+        &mut conn,
+        app.state.vault.keyring(),
+        &app.state.audit_chain,
+    )
+    .expect("rotate");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    report
+}
+
+/// Asserts that `canary` is in none of `responses`, the audit trail as
+/// admin `admin` reads it, and the stored audit entries; returns those.
+pub(crate) async fn assert_not_leaked<S, B>(
+    app: &TestApp,
+    svc: &S,
+    admin: &str,
+    mut responses: String,
+    canary: &str,
+) -> Vec<AuditRow>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (_, trail) = call(svc, "GET", "/api/v1/audit?limit=500", admin, Value::Null).await;
+    responses.push_str(&trail.to_string());
+    assert!(!responses.contains(canary), "a secret reached a response");
+    let mut conn = app.state.pool.get().expect("conn");
+    let entries = audit_log::chain_batch(&mut conn, 0, 100_000).expect("audit");
+    assert!(
+        !format!("{entries:?}").contains(canary),
+        "a secret reached the audit trail"
+    );
+    entries
 }
 
 pub(crate) fn app_entries(app: &TestApp) -> Vec<AuditRow> {

@@ -1,5 +1,6 @@
 //! Canary secrets of every kind (SSH key and passphrase, registry password,
-//! git token, environment value, application environment value) stored
+//! git token, environment value, application environment value, secret
+//! build argument) stored
 //! through the real binary: they never appear in a response other than
 //! reveal, the log, the audit trail, or the database files and rows.
 
@@ -52,6 +53,7 @@ async fn canaries_never_leak(backend: Backend) {
     let git_token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
     let env_value = format!("canary-env-{}", uuid::Uuid::new_v4().simple());
     let app_env_value = format!("canary-app-env-{}", uuid::Uuid::new_v4().simple());
+    let build_arg_value = format!("canary-build-arg-{}", uuid::Uuid::new_v4().simple());
 
     let server = Server::start(&env, &scratch.path().join("server.log")).await;
     assert_eq!(
@@ -96,6 +98,22 @@ async fn canaries_never_leak(backend: Backend) {
             "health_check": {"http": {"path": "/"}}}),
     )
     .await;
+    let builder = created(
+        &server,
+        "/api/v1/servers",
+        json!({"name": "builder", "address": "192.0.2.10", "user": "deploy",
+            "ssh_key_id": key, "roles": ["build"]}),
+    )
+    .await;
+    let git_app = created(
+        &server,
+        "/api/v1/apps",
+        json!({"name": "canary-git", "container_port": 80, "health_check": {"http": {"path": "/"}},
+            "git": {"url": "https://git.example.com/acme/web.git", "branch": "main",
+                "builder_server_id": builder, "git_credential_id": git,
+                "build_args": {"TOKEN": {"value": build_arg_value, "secret": true}}}}),
+    )
+    .await;
     let changed = server
         .client
         .patch(server.at(&format!("/api/v1/apps/{app}/env")))
@@ -119,6 +137,7 @@ async fn canaries_never_leak(backend: Backend) {
         "/api/v1/apps".to_owned(),
         format!("/api/v1/apps/{app}"),
         format!("/api/v1/apps/{app}/env"),
+        format!("/api/v1/apps/{git_app}"),
         "/api/v1/audit?limit=500".to_owned(),
     ] {
         let (status, _, body) = get(&server, &path, None).await;
@@ -140,13 +159,14 @@ async fn canaries_never_leak(backend: Backend) {
         "reveal still works"
     );
 
-    let canaries: [(&str, &[u8]); 6] = [
+    let canaries: [(&str, &[u8]); 7] = [
         ("SSH private key", key_body.as_bytes()),
         ("SSH key passphrase", passphrase.as_bytes()),
         ("registry password", registry_password.as_bytes()),
         ("git token", git_token.as_bytes()),
         ("environment value", env_value.as_bytes()),
         ("application environment value", app_env_value.as_bytes()),
+        ("secret build argument", build_arg_value.as_bytes()),
     ];
     for (name, canary) in canaries {
         assert!(

@@ -326,5 +326,33 @@ fn application_fields_carry_the_rules_the_server_checks() {
             "{schema}.health_check: exactly one probe"
         );
         assert!(fields["name"]["pattern"].is_string(), "{schema}.name");
+        assert!(fields["git"].is_object(), "{schema}.git");
     }
+    let git = &doc["components"]["schemas"]["GitSourceSpec"];
+    let fields = &git["properties"];
+    for field in ["url", "branch", "dockerfile", "context"] {
+        assert!(
+            fields[field]["pattern"].is_string(),
+            "git.{field}: a pattern"
+        );
+        assert!(fields[field]["maxLength"].is_u64(), "git.{field}: a length");
+    }
+    assert_eq!(fields["dockerfile"]["default"], "Dockerfile");
+    assert_eq!(fields["context"]["default"], ".");
+    assert!(
+        fields["build_args"]["propertyNames"]["pattern"].is_string(),
+        "git.build_args: names have a pattern"
+    );
+    assert_eq!(fields["build_args"]["maxProperties"], 100);
+    let required: Vec<&str> = git["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(required, ["url", "branch", "builder_server_id"]);
+    let arg = &doc["components"]["schemas"]["BuildArgSpec"]["properties"];
+    assert_eq!(arg["value"]["maxLength"], 4096);
+    let shown = &doc["components"]["schemas"]["App"]["properties"];
+    assert!(shown["git"].is_object() && shown["image"].is_object());
 }

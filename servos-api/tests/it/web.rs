@@ -10,6 +10,7 @@ mod csrf;
 mod deployments;
 pub(crate) mod file_secrets;
 mod forms;
+mod git_apps;
 mod pages;
 mod session;
 

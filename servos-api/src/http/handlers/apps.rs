@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use servos_common::secret::SecretText;
 
 use crate::apps::env::{self, MaskedEnv};
+use crate::apps::git::{BuildArgValue, GitSource};
 use crate::apps::health::HealthCheckSpec;
 use crate::apps::validate::Limits;
 use crate::apps::{self, App, AppPatch, NewApp};
@@ -32,9 +33,12 @@ pub struct AppView {
     pub id: AppId,
     /// Name.
     pub name: String,
-    /// Docker image reference.
-    pub image: String,
-    /// Registry credential used to pull.
+    /// Docker image reference; `null` for an application built from git
+    /// that is not built yet.
+    pub image: Option<String>,
+    /// Where the image is built from, for an application built from git.
+    pub git: Option<GitSourceView>,
+    /// Registry credential used to pull (and to push a built image to).
     pub registry_id: Option<String>,
     /// Target servers.
     pub server_ids: Vec<ServerId>,
@@ -64,7 +68,8 @@ impl From<App> for AppView {
         Self {
             id: app.id,
             name: spec.name,
-            image: spec.image.to_string(),
+            image: spec.image.as_ref().map(ToString::to_string),
+            git: spec.git.map(GitSourceView::from),
             registry_id: spec.registry_id,
             server_ids: spec.server_ids,
             container_port: spec.container_port,
@@ -76,6 +81,66 @@ impl From<App> for AppView {
             env_version: app.env_version,
             created_at: app.created_at.and_utc(),
             updated_at: app.updated_at.and_utc(),
+        }
+    }
+}
+
+/// One build argument as shown: a secret one's value masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BuildArg)]
+pub struct BuildArgView {
+    /// The value, or `********` for a secret argument.
+    pub value: String,
+    /// Stored encrypted and never shown.
+    pub secret: bool,
+}
+
+/// Where an application is built from.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = GitSource)]
+pub struct GitSourceView {
+    /// Repository URL.
+    pub url: String,
+    /// Branch built.
+    pub branch: String,
+    /// Dockerfile path in the repository.
+    pub dockerfile: String,
+    /// Build context in the repository.
+    pub context: String,
+    /// Build arguments by name; secret values masked.
+    pub build_args: BTreeMap<String, BuildArgView>,
+    /// The server that builds.
+    pub builder_server_id: ServerId,
+    /// Git credential cloned with.
+    pub git_credential_id: Option<String>,
+}
+
+impl From<GitSource> for GitSourceView {
+    fn from(git: GitSource) -> Self {
+        Self {
+            url: git.url,
+            branch: git.branch,
+            dockerfile: git.dockerfile,
+            context: git.context,
+            build_args: git
+                .build_args
+                .into_iter()
+                .map(|(name, value)| {
+                    let view = match value {
+                        BuildArgValue::Clear(value) => BuildArgView {
+                            value,
+                            secret: false,
+                        },
+                        BuildArgValue::NewSecret(_) | BuildArgValue::KeptSecret => BuildArgView {
+                            value: MASK.to_owned(),
+                            secret: true,
+                        },
+                    };
+                    (name, view)
+                })
+                .collect(),
+            builder_server_id: git.builder_server_id,
+            git_credential_id: git.git_credential_id,
         }
     }
 }

@@ -206,7 +206,7 @@ pub struct EventsQuery {
 #[utoipa::path(post, path = "/api/v1/apps/{id}/deploy", tag = "deployments",
     params(("id" = String, Path, description = "Application id")),
     responses((status = 202, body = DeploymentView),
-    (status = 409, body = ErrorBody, description = "The application has no target servers")),
+    (status = 409, body = ErrorBody, description = "The application has no target servers, or is built from git and has no image yet")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn deploy(
     state: web::Data<AppState>,

@@ -15,6 +15,7 @@ use utoipa::{Modify, PartialSchema as _};
 use servos_common::env_file::MAX_NAME_LEN;
 
 use crate::accounts::validate::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::apps::git::MAX_BUILD_ARGS;
 
 /// A resource name (`credentials::validate::name`): printable characters,
 /// the first and last not blank either, as the server trims them. (The
@@ -141,11 +142,12 @@ type FieldSchema = (&'static str, &'static str, fn() -> Schema);
 
 /// Fields of the services' request types set on the document: the schema,
 /// the field and the field's schema.
-const SERVICE_FIELDS: [FieldSchema; 4] = [
+const SERVICE_FIELDS: [FieldSchema; 5] = [
     ("NewApp", "health_check", health_check),
     ("NewApp", "labels", labels),
     ("AppPatch", "health_check", health_check),
     ("AppPatch", "labels", labels),
+    ("GitSourceSpec", "build_args", build_args),
 ];
 
 /// Sets the fields of [`SERVICE_FIELDS`] on the document.
@@ -179,6 +181,26 @@ fn health_check() -> Schema {
             "How to tell the container is healthy: exactly one of `http` and `command`.",
         ));
     Schema::AllOf(spec.build())
+}
+
+/// Build arguments: name → value and whether it is secret.
+fn build_args() -> Schema {
+    let args = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(ENV_NAME))
+                .max_length(Some(MAX_NAME_LEN)),
+        ))
+        .additional_properties(Some(Ref::from_schema_name("BuildArgSpec")))
+        .max_properties(Some(MAX_BUILD_ARGS))
+        .description(Some(
+            "Build arguments by name (at most 100; names like environment variables). A \
+             secret argument's value is stored encrypted and never returned; given without \
+             a value, a secret argument the application has keeps its value.",
+        ));
+    Schema::Object(args.build())
 }
 
 /// Container labels: key → value.

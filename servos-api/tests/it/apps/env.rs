@@ -5,9 +5,8 @@
 
 use serde_json::{json, Value};
 use servos_api::apps::env;
-use servos_api::store::audit_log;
 
-use super::{call, fixture, full_app};
+use super::{assert_not_leaked, call, fixture, full_app, rotate_data_key};
 use crate::both_backends;
 use crate::harness::{Backend, TestApp};
 
@@ -176,15 +175,7 @@ async fn env_changes_make_versions_that_open_exactly(backend: Backend) {
     assert!(opened(1).is_ok());
 
     // Key rotation re-seals application values too, and every version still opens.
-    let mut conn = app.state.pool.get().expect("conn");
-    let report = servos_api::vault::rotation::rotate_data_key(
-        &mut conn,
-        app.state.vault.keyring(),
-        &app.state.audit_chain,
-    )
-    .expect("rotate");
-    drop(conn);
-    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let report = rotate_data_key(&app);
     assert!(report.reencrypted >= 6, "{report:?}");
     check_all();
 
@@ -241,22 +232,7 @@ async fn env_changes_make_versions_that_open_exactly(backend: Backend) {
         json!([]),
         "an application's environment is not a shared set"
     );
-    let (_, trail) = call(
-        &svc,
-        "GET",
-        "/api/v1/audit?limit=500",
-        &f.who.admin_token,
-        Value::Null,
-    )
-    .await;
-    responses.push_str(&trail.to_string());
-    assert!(!responses.contains(CANARY), "a value reached a response");
-    let mut conn = app.state.pool.get().expect("conn");
-    let entries = audit_log::chain_batch(&mut conn, 0, 100_000).expect("audit");
-    assert!(
-        !format!("{entries:?}").contains(CANARY),
-        "a value reached the audit trail"
-    );
+    let entries = assert_not_leaked(&app, &svc, &f.who.admin_token, responses, CANARY).await;
     let changed: Vec<_> = entries
         .iter()
         .filter(|e| e.action == "app.env_changed")
