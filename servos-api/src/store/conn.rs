@@ -3,7 +3,7 @@
 //! Every dialect difference of the store lives in this file and `tx.rs`.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -87,25 +87,69 @@ impl DatabaseTarget {
     }
 }
 
+/// How long a connection that was in use counts as alive without asking
+/// the database again. Checking every checkout doubled the round trips of a
+/// read on PostgreSQL; a connection idle longer (the database may have
+/// restarted meanwhile) is still asked before it is handed out.
+const ALIVE_FOR: Duration = Duration::from_secs(1);
+
+/// A pooled connection and when it last proved alive: when it was opened,
+/// answered the checkout's question, or came back to the pool unbroken.
+pub struct Pooled {
+    conn: DbConn,
+    alive_at: Instant,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConn;
+
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
+
 /// r2d2 manager that opens the configured backend with its settings.
 #[derive(Debug)]
 pub struct Manager(DatabaseTarget);
 
 impl ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        self.0.establish().map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let conn = self.0.establish().map_err(r2d2::Error::ConnectionError)?;
+        Ok(Pooled {
+            conn,
+            alive_at: Instant::now(),
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
+        if pooled.alive_at.elapsed() < ALIVE_FOR {
+            return Ok(());
+        }
+        pooled
+            .conn
+            .batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)?;
+        pooled.alive_at = Instant::now();
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        r2d2::R2D2Connection::is_broken(conn)
+    /// Runs each time a connection is given back: a broken one is dropped,
+    /// a sound one counts as alive from now.
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        let broken = r2d2::R2D2Connection::is_broken(&mut pooled.conn);
+        if !broken {
+            pooled.alive_at = Instant::now();
+        }
+        broken
     }
 }
 
