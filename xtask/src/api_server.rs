@@ -1,7 +1,9 @@
 //! One `servos-api serve` process that a benchmark or an API check drives:
-//! start, health wait, the first admin and an API token, peak memory, stop.
+//! start (plain HTTP on loopback, or HTTPS on a given address with its own
+//! certificate), health wait, the first admin and an API token, peak memory, stop.
 
 use std::fs::{self, DirBuilder, File};
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,9 +25,24 @@ const ADMIN_PASSWORD: &str = "xtask-admin-password";
 /// A running `servos-api serve` with its own data folder and port; killed if dropped while running.
 pub struct ApiServer {
     child: Child,
+    ip: IpAddr,
     port: u16,
+    /// The certificate it serves HTTPS with; plain HTTP when `None`.
+    certificate: Option<PathBuf>,
     data_dir: PathBuf,
     log: PathBuf,
+}
+
+/// HTTPS for [`ApiServer::start_https`]: where to listen and the PEM files.
+/// Agents installed through that server are told to reach it there
+/// (`SERVOS_AGENT_API_URL`), pinned to the certificate's key.
+pub struct Https<'a> {
+    /// The address to listen on (the certificate must name it).
+    pub ip: Ipv4Addr,
+    /// The certificate, which clients trust as their only authority.
+    pub cert: &'a Path,
+    /// Its private key.
+    pub key: &'a Path,
 }
 
 impl ApiServer {
@@ -38,6 +55,27 @@ impl ApiServer {
         database_url: Option<&str>,
         settings: &[(&str, &str)],
     ) -> Result<Self> {
+        Self::launch(binary, scratch, database_url, settings, None)
+    }
+
+    /// Starts `binary serve` on SQLite serving HTTPS at `https.ip` (for
+    /// clients outside loopback, such as the lab's hosts), with `settings`.
+    pub fn start_https(
+        binary: &Path,
+        scratch: &Path,
+        https: &Https<'_>,
+        settings: &[(&str, &str)],
+    ) -> Result<Self> {
+        Self::launch(binary, scratch, None, settings, Some(https))
+    }
+
+    fn launch(
+        binary: &Path,
+        scratch: &Path,
+        database_url: Option<&str>,
+        settings: &[(&str, &str)],
+        https: Option<&Https<'_>>,
+    ) -> Result<Self> {
         let data_dir = scratch.join("data");
         DirBuilder::new()
             .recursive(true)
@@ -48,12 +86,15 @@ impl ApiServer {
         let log_file =
             File::create(&log).with_context(|| format!("could not create {}", log.display()))?;
         let port = net::free_port()?;
+        let ip = https.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |https| {
+            IpAddr::V4(https.ip)
+        });
         let mut command = Command::new(binary);
         command
             .arg("serve")
             .env("SERVOS_MASTER_KEY", master_key::generate()?)
             .env("SERVOS_DATA_DIR", &data_dir)
-            .env("SERVOS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SERVOS_LISTEN", format!("{ip}:{port}"))
             // Benchmarks and checks send far more from one address than a
             // person would; they are not about the per-IP limit.
             .env("SERVOS_RATE_LIMIT", "4000000000/1")
@@ -64,6 +105,12 @@ impl ApiServer {
         if let Some(url) = database_url {
             command.env("DATABASE_URL", url);
         }
+        if let Some(https) = https {
+            command
+                .env("SERVOS_TLS_CERT", https.cert)
+                .env("SERVOS_TLS_KEY", https.key)
+                .env("SERVOS_AGENT_API_URL", format!("https://{ip}:{port}"));
+        }
         command.envs(settings.iter().copied());
         eprintln!("$ {} (log in {})", cmd::display(&command), log.display());
         let child = command
@@ -71,21 +118,35 @@ impl ApiServer {
             .with_context(|| format!("could not start {}", binary.display()))?;
         Ok(Self {
             child,
+            ip,
             port,
+            certificate: https.map(|https| https.cert.to_path_buf()),
             data_dir,
             log,
         })
     }
 
-    /// `http://127.0.0.1:<port>`, which is also the `Origin` its forms accept.
+    /// `http://127.0.0.1:<port>` (or `https://<ip>:<port>`), which is also
+    /// the `Origin` its forms accept.
     pub fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}:{}", self.ip, self.port)
+    }
+
+    /// The certificate a client must trust to reach it, when it serves HTTPS.
+    pub fn certificate(&self) -> Option<&Path> {
+        self.certificate.as_deref()
     }
 
     /// Polls `GET /healthz` until it answers 200, failing early if the server exits.
     pub fn wait_healthy(&mut self) -> Result<()> {
         let deadline = Instant::now() + START_WITHIN;
-        let health = Request::get(format!("{}/healthz", self.origin()));
+        let health =
+            Request::get(format!("{}/healthz", self.origin())).trusting(self.certificate());
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
@@ -124,11 +185,14 @@ impl ApiServer {
             "password": ADMIN_PASSWORD,
         });
         Request::post_json(format!("{origin}/api/v1/setup"), &setup)
+            .trusting(self.certificate())
             .send()?
             .expect(201, "POST /api/v1/setup")?;
 
         let login = json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD });
-        let answer = Request::post_json(format!("{origin}/api/v1/login"), &login).send()?;
+        let answer = Request::post_json(format!("{origin}/api/v1/login"), &login)
+            .trusting(self.certificate())
+            .send()?;
         if !(200..300).contains(&answer.status) {
             bail!(
                 "POST /api/v1/login: HTTP {}: {}",
@@ -142,6 +206,7 @@ impl ApiServer {
 
         let new_token = json!({ "name": format!("xtask-{role}"), "role": role });
         Request::post_json(format!("{origin}/api/v1/tokens"), &new_token)
+            .trusting(self.certificate())
             .header(format!("Cookie: {session}"))
             .header(format!("Origin: {origin}"))
             .send()?

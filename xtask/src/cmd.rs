@@ -31,6 +31,15 @@ pub fn cargo() -> Command {
     cmd
 }
 
+/// `cargo build --release` with `args` (packages, examples), `--locked` when
+/// the workspace has a lock file; echoed, with the terminal attached.
+pub fn build_release(args: &[&str]) -> Result<()> {
+    run(cargo()
+        .args(["build", "--release"])
+        .args(args)
+        .args(locked_flag()))
+}
+
 /// `--locked` when the workspace has a `Cargo.lock` to hold cargo to, else nothing.
 pub fn locked_flag() -> Option<&'static str> {
     project_root()

@@ -2,6 +2,7 @@
 //! stdin (`curl -K -`) so that tokens and passwords stay off the command line.
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -12,6 +13,8 @@ pub struct Request {
     url: String,
     headers: Vec<String>,
     body: Option<String>,
+    /// The certificate an `https://` server must present (its own, self-signed).
+    ca_file: Option<PathBuf>,
 }
 
 /// What the server answered.
@@ -31,6 +34,7 @@ impl Request {
             url,
             headers: Vec::new(),
             body: None,
+            ca_file: None,
         }
     }
 
@@ -41,6 +45,7 @@ impl Request {
             url,
             headers: vec!["Content-Type: application/json".to_owned()],
             body: Some(body.to_string()),
+            ca_file: None,
         }
     }
 
@@ -55,6 +60,12 @@ impl Request {
     /// Adds a `Name: value` header.
     pub fn header(mut self, line: String) -> Self {
         self.headers.push(line);
+        self
+    }
+
+    /// Trusts `ca_file` (when given) as the only authority for an `https://` URL.
+    pub fn trusting(mut self, ca_file: Option<&Path>) -> Self {
+        self.ca_file = ca_file.map(Path::to_path_buf);
         self
     }
 
@@ -102,6 +113,9 @@ impl Request {
         }
         if let Some(body) = &self.body {
             lines.push(format!("data-binary = {}", quoted(body)));
+        }
+        if let Some(ca_file) = &self.ca_file {
+            lines.push(format!("cacert = {}", quoted(&ca_file.to_string_lossy())));
         }
         lines.join("\n") + "\n"
     }

@@ -190,6 +190,16 @@ pub const IPERF3: Requirement = Requirement {
     package: "iperf3",
     probe: Probe::Program("iperf3"),
 };
+/// `wireguard-go`, the userspace WireGuard the mesh benchmark compares with.
+pub const WIREGUARD_GO: Requirement = Requirement {
+    package: "wireguard-go",
+    probe: Probe::Program("wireguard-go"),
+};
+/// `wg`, which configures wireguard-go and boringtun-cli through their UAPI sockets.
+pub const WIREGUARD_TOOLS: Requirement = Requirement {
+    package: "wireguard-tools",
+    probe: Probe::Program("wg"),
+};
 /// `nft`, to compare the classifier with the same policy in nftables.
 pub const NFTABLES: Requirement = Requirement {
     package: "nftables",

@@ -61,6 +61,11 @@ tasks:
                    through ServOS, an Ansible playbook and an OpenSSH script
   bench classifier the mesh classifier's time per packet at 10, 1,000 and 10,000 rules,
                    and iperf3 across a veth pair with it, iptables and nftables (root)
+  bench mesh [--soak-minutes N]
+                   the agent's mesh on lab hosts: iperf3 over it, wireguard-go,
+                   boringtun-cli and raw veth; install to working mesh at 1, 10 and
+                   50 hosts; a node added reaching every agent at 10 and 50; agent
+                   memory after N (default 10) minutes of heartbeats (root)
 ";
 
 fn main() -> ExitCode {

@@ -234,20 +234,51 @@ impl Host {
     /// with `DOCKER_HOST` set to the host's daemon when it has one. A command that
     /// cannot start gives exit code 127 and the reason on stderr.
     pub fn exec(&self, argv: &[&str]) -> Output {
+        self.command(argv)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| {
+                process::failed_output(&format!("cannot run {argv:?} in {}: {error}", self.name))
+            })
+    }
+
+    /// `argv` ready to run inside the host's network namespace, as [`Host::exec`]
+    /// runs it, for a caller that spawns it (a server left running, its output
+    /// in a file).
+    pub fn command(&self, argv: &[&str]) -> Command {
         let mut command = Command::new(&self.tools.nsenter);
         command
             .arg(format!("--net={}", self.netns.display()))
             .arg("--")
             .args(argv)
             .env("PATH", PATH)
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null());
+            .env_remove("DOCKER_CONTEXT");
         if let Some(socket) = &self.docker_socket {
             command.env("DOCKER_HOST", format!("unix://{}", socket.display()));
         }
-        command.output().unwrap_or_else(|error| {
-            process::failed_output(&format!("cannot run {argv:?} in {}: {error}", self.name))
-        })
+        command
+    }
+
+    /// The live `servos-agent run` processes in this host's network namespace
+    /// (not their supervisor).
+    pub fn agent_pids(&self) -> Vec<u32> {
+        let Some(namespace) = process::namespace_id(&self.netns) else {
+            return Vec::new();
+        };
+        process::processes()
+            .into_iter()
+            .filter(|entry| !entry.zombie)
+            .map(|entry| entry.pid)
+            .filter(|pid| {
+                let line = process::command_line(*pid);
+                let mut args = line.split(' ');
+                args.next()
+                    .is_some_and(|program| program.ends_with("servos-agent"))
+                    && args.next() == Some("run")
+                    && process::namespace_id(Path::new(&format!("/proc/{pid}/ns/net")))
+                        == Some(namespace)
+            })
+            .collect()
     }
 
     /// Runs the `docker` client with `args` against this host's daemon. On a host

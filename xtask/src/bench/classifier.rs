@@ -34,12 +34,7 @@ pub fn run() -> Result<()> {
     if !cmd::is_root() {
         bail!("bench classifier needs root: it loads BPF programs and makes network namespaces");
     }
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "--release", "-p", "servos-ebpf-loader"])
-            .args(["--example", "bench_classifier"])
-            .args(cmd::locked_flag()),
-    )?;
+    cmd::build_release(&["-p", "servos-ebpf-loader", "--example", "bench_classifier"])?;
     let example = target_dir()
         .join("release")
         .join("examples")

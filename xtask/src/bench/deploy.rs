@@ -19,6 +19,7 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 use servos_lab::{Host, Lab, LabOptions, TEST_IMAGE};
 
+use super::lab_api::LabApi;
 use super::ssh;
 use crate::api_server::ApiServer;
 use crate::curl::Request;
@@ -43,11 +44,7 @@ pub fn run() -> Result<()> {
     let work = target_dir().join("servos-bench").join("deploy");
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
     let ansible = ssh::ansible(&target_dir().join("servos-bench").join("ssh"))?;
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "--release", "-p", "servos-api"])
-            .args(cmd::locked_flag()),
-    )?;
+    cmd::build_release(&["-p", "servos-api"])?;
     let binary = target_dir().join("release").join("servos-api");
 
     let (private_key, public_key) = servos_lab::client_key(&work.join("keys"));
@@ -80,14 +77,14 @@ pub fn run() -> Result<()> {
     let _ = fs::remove_dir_all(&scratch);
     let mut server = ApiServer::start(&binary, &scratch, None, &[])?;
     server.wait_healthy()?;
-    let api = Api::set_up(&server, &private_key, lab.hosts())?;
+    let api = LabApi::set_up(&server, &private_key, lab.hosts(), true)?;
 
     let mut table = Vec::new();
     let mut shares = Vec::new();
     for size in SIZES {
         let hosts = &lab.hosts()[..size];
         eprintln!("xtask: == {size} host(s) ==");
-        let (servos, timings) = api.measure(size, &vars)?;
+        let (servos, timings) = measure(&api, size, &vars)?;
         shares.push(ShareTimes::row(size, timings.concat()));
         let script = OpenSshScript::write(&work, &key_file, hosts)?;
         let (openssh, _) =
@@ -268,104 +265,50 @@ fn make_host_images(host: &Host) -> Result<(), String> {
     Ok(())
 }
 
-/// ServOS's API with an admin token and every lab host commissioned.
-struct Api {
-    origin: String,
-    token: String,
-    servers: Vec<String>,
-}
-
-impl Api {
-    fn set_up(server: &ApiServer, private_key: &str, hosts: &[Host]) -> Result<Self> {
-        let mut api = Self {
-            origin: server.origin(),
-            token: server.api_token("admin")?,
-            servers: Vec::new(),
-        };
-        let key = api.post(
-            "/api/v1/ssh-keys",
-            &json!({"name": "lab", "kind": "server", "private_key": private_key}),
-            201,
-        )?;
-        for (i, host) in hosts.iter().enumerate() {
-            let server = api.post(
-                "/api/v1/servers",
-                &json!({"name": format!("lab-{i}"), "address": host.address.to_string(),
-                    "port": host.ssh_port, "user": host.user, "ssh_key_id": key["id"], "roles": ["run"]}),
-                201,
-            )?;
-            let id = server["id"].as_str().unwrap_or_default().to_owned();
-            let check = api.post(&format!("/api/v1/servers/{id}/commission"), &json!({}), 200)?;
-            if check["status"] != "ready" || !check["error"].is_null() {
-                bail!("commissioning {}: {check}", host.name);
-            }
-            api.servers.push(id);
-        }
-        Ok(api)
-    }
-
-    fn post(&self, path: &str, body: &Value, status: u16) -> Result<Value> {
-        self.send(
-            Request::post_json(format!("{}{path}", self.origin), body),
-            status,
-            path,
-        )
-    }
-
-    fn send(&self, request: Request, status: u16, what: &str) -> Result<Value> {
-        let answer = request
-            .header(format!("Authorization: Bearer {}", self.token))
-            .send()?
-            .expect(status, what)?;
-        serde_json::from_str(&answer.body).context("the body is not JSON")
-    }
-
-    /// Creates an application on the first `size` servers with 20
-    /// variables, then times its redeploys: their median, and each timed
-    /// one's server shares.
-    fn measure(&self, size: usize, vars: &str) -> Result<(Duration, Vec<Vec<ShareTimes>>)> {
-        let app = self.post(
-            "/api/v1/apps",
-            &json!({"name": format!("servos-{size}"), "image": IMAGES[0], "server_ids": &self.servers[..size],
-                "container_port": 8080, "health_check": {"http": {"path": "/"}, "interval_secs": 1, "timeout_secs": 1, "retries": 30}}),
-            201,
-        )?;
-        let id = app["id"].as_str().unwrap_or_default().to_owned();
-        let set: serde_json::Map<String, Value> = vars
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(name, value)| (name.to_owned(), json!({"value": value})))
-            .collect();
-        let uri = format!("{}/api/v1/apps/{id}", self.origin);
-        self.send(
-            Request::json("PATCH", format!("{uri}/env"), &json!({"set": set})),
+/// Creates an application on the first `size` servers with 20 variables,
+/// then times its redeploys: their median, and each timed one's server shares.
+fn measure(api: &LabApi, size: usize, vars: &str) -> Result<(Duration, Vec<Vec<ShareTimes>>)> {
+    let app = api.post(
+        "/api/v1/apps",
+        &json!({"name": format!("servos-{size}"), "image": IMAGES[0], "server_ids": &api.servers[..size],
+            "container_port": 8080, "health_check": {"http": {"path": "/"}, "interval_secs": 1, "timeout_secs": 1, "retries": 30}}),
+        201,
+    )?;
+    let id = app["id"].as_str().unwrap_or_default().to_owned();
+    let set: serde_json::Map<String, Value> = vars
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.to_owned(), json!({"value": value})))
+        .collect();
+    let uri = format!("{}/api/v1/apps/{id}", api.origin);
+    api.send(
+        Request::json("PATCH", format!("{uri}/env"), &json!({"set": set})),
+        200,
+        "PATCH env",
+    )?;
+    redeploys(|image| {
+        api.send(
+            Request::json("PATCH", uri.clone(), &json!({"image": image})),
             200,
-            "PATCH env",
+            "PATCH app",
         )?;
-        redeploys(|image| {
-            self.send(
-                Request::json("PATCH", uri.clone(), &json!({"image": image})),
+        let queued = api.post(&format!("/api/v1/apps/{id}/deploy"), &json!({}), 202)?;
+        let deployment = queued["id"].as_str().unwrap_or_default().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let shown = api.send(
+                Request::get(format!("{}/api/v1/deployments/{deployment}", api.origin)),
                 200,
-                "PATCH app",
+                "GET deployment",
             )?;
-            let queued = self.post(&format!("/api/v1/apps/{id}/deploy"), &json!({}), 202)?;
-            let deployment = queued["id"].as_str().unwrap_or_default().to_owned();
-            let deadline = Instant::now() + Duration::from_secs(600);
-            loop {
-                let shown = self.send(
-                    Request::get(format!("{}/api/v1/deployments/{deployment}", self.origin)),
-                    200,
-                    "GET deployment",
-                )?;
-                match shown["state"].as_str() {
-                    Some("succeeded") => return ShareTimes::of_deployment(&shown),
-                    Some("failed" | "cancelled") => bail!("deployment {deployment}: {shown}"),
-                    _ if Instant::now() > deadline => bail!("deployment {deployment} did not end"),
-                    _ => std::thread::sleep(Duration::from_millis(50)),
-                }
+            match shown["state"].as_str() {
+                Some("succeeded") => return ShareTimes::of_deployment(&shown),
+                Some("failed" | "cancelled") => bail!("deployment {deployment}: {shown}"),
+                _ if Instant::now() > deadline => bail!("deployment {deployment} did not end"),
+                _ => std::thread::sleep(Duration::from_millis(50)),
             }
-        })
-    }
+        }
+    })
 }
 
 /// The same steps as a shell script over OpenSSH, one process per host.

@@ -3,7 +3,7 @@
 //! PostgreSQL; `cargo xtask bench vault` and `cargo xtask bench ui`: see
 //! `example.rs`; `cargo xtask bench ssh`: see `ssh.rs`; `cargo xtask bench
 //! deploy`: see `deploy.rs`; `cargo xtask bench classifier`: see
-//! `classifier.rs`.
+//! `classifier.rs`; `cargo xtask bench mesh`: see `mesh/mod.rs`.
 //!
 //! The server inherits xtask's environment, so settings such as the rate
 //! limit can be raised for a run by exporting them before `cargo xtask bench api`.
@@ -11,6 +11,8 @@
 mod classifier;
 mod deploy;
 mod example;
+mod lab_api;
+mod mesh;
 mod ssh;
 mod wrk;
 
@@ -32,7 +34,8 @@ pub fn main(args: &[String]) -> Result<()> {
         [name] if name == "ssh" => ssh::run(),
         [name] if name == "deploy" => deploy::run(),
         [name] if name == "classifier" => classifier::run(),
-        _ => bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy|classifier"),
+        [name, rest @ ..] if name == "mesh" => mesh::run(rest),
+        _ => bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy|classifier|mesh"),
     }
 }
 
@@ -47,11 +50,7 @@ fn api() -> Result<()> {
     let mut needed = vec![debian::POSTGRESQL, debian::CURL, debian::WRK];
     needed.extend(debian::BUILD);
     debian::ensure(&needed)?;
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "--release", "-p", "servos-api"])
-            .args(cmd::locked_flag()),
-    )?;
+    cmd::build_release(&["-p", "servos-api"])?;
     let binary = target_dir().join("release").join("servos-api");
     let scratch = ScratchDir::create(target_dir().join("servos-bench"))?;
 

@@ -28,18 +28,7 @@ pub fn run() -> Result<()> {
     let work = target_dir().join("servos-bench").join("ssh");
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
     let ansible = ansible(&work)?;
-    cmd::run(
-        cmd::cargo()
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "servos-api",
-                "--example",
-                "bench_ssh",
-            ])
-            .args(cmd::locked_flag()),
-    )?;
+    cmd::build_release(&["-p", "servos-api", "--example", "bench_ssh"])?;
     let example = target_dir()
         .join("release")
         .join("examples")
