@@ -28,6 +28,23 @@ use crate::vault::keyring::Keyring;
 
 use git::{BuildArgValue, GitSource};
 
+/// Applications named in a refusal: at most this many, then a count.
+const NAMED_APPS: usize = 20;
+
+/// `name (id), …` of `apps`, the first 20 and then how many more, for a
+/// refusal that names the applications in the way.
+pub fn named<'a>(apps: impl ExactSizeIterator<Item = (&'a AppId, &'a str)>) -> String {
+    let total = apps.len();
+    let mut named: Vec<String> = apps
+        .take(NAMED_APPS)
+        .map(|(id, name)| format!("{name} ({id})"))
+        .collect();
+    if total > NAMED_APPS {
+        named.push(format!("{} more", total - NAMED_APPS));
+    }
+    named.join(", ")
+}
+
 pub use model::{App, AppPatch, AppSpec, NewApp, SpecChange};
 pub use removal::{delete, Removal};
 

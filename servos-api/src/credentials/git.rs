@@ -145,12 +145,28 @@ pub async fn delete(
     id: String,
 ) -> Result<(), ServiceError> {
     state
-        .soft_delete(
-            origin,
-            admin.actor(),
-            (TargetType::GitCredential, "git_credential.deleted"),
-            git_credentials::soft_delete,
-            id,
-        )
+        .audited(origin, move |conn| {
+            let cloning = store::git_sources::live_apps_cloned_with(conn, &id)?;
+            if !cloning.is_empty() {
+                return Err(ServiceError::conflict_on(
+                    "git_credential_id",
+                    format!(
+                        "applications clone with this credential: {}; give them another first",
+                        crate::apps::named(cloning.iter().map(|(id, name)| (id, name.as_str())))
+                    ),
+                ));
+            }
+            if git_credentials::soft_delete(conn, &id, store::now())? == 0 {
+                return Err(ServiceError::NotFound);
+            }
+            let event = AuditEvent::on(
+                admin.actor(),
+                "git_credential.deleted",
+                TargetType::GitCredential,
+                &id,
+            )
+            .with_fields(vec!["deleted_at"]);
+            Ok(((), event))
+        })
         .await
 }

@@ -191,11 +191,10 @@ pub struct DetachedApp {
     pub name: String,
 }
 
-/// Most applications a refusal names one by one.
-const NAMED_APPS: usize = 20;
-
-/// Deletes a server (soft). Refused (409, field `server_ids`, naming them)
-/// while live applications target it, unless `force`: then it is taken out
+/// Deletes a server (soft). Refused (409, field `builder_server_id`) while
+/// live applications build on it, even when forced; refused (409, field
+/// `server_ids`, naming them) while live applications target it, unless
+/// `force`: then it is taken out
 /// of their servers first, each audited (`app.server_detached`, same
 /// request id as `server.deleted`), and they are returned.
 pub async fn delete(
@@ -213,6 +212,17 @@ pub async fn delete(
             // After any change pointing applications at servers committed.
             store::tx::serialize(conn, store::tx::LockPoint::ServerTargets)?;
             servers::find_live(conn, &id)?.ok_or(ServiceError::NotFound)?;
+            // A build needs its builder: no force takes it away.
+            let building = store::git_sources::live_apps_built_on(conn, id.as_str())?;
+            if !building.is_empty() {
+                return Err(ServiceError::conflict_on(
+                    "builder_server_id",
+                    format!(
+                        "applications build on this server: {}; give them another builder first",
+                        crate::apps::named(building.iter().map(|(id, name)| (id, name.as_str())))
+                    ),
+                ));
+            }
             let detached: Vec<DetachedApp> = apps::live_targeting(conn, &id)?
                 .into_iter()
                 .map(|(id, name)| DetachedApp { id, name })
@@ -252,14 +262,6 @@ pub async fn delete(
 
 /// Why a server that `apps` target is not deleted, naming them.
 fn targeted_by(apps: &[DetachedApp]) -> String {
-    let mut named: Vec<String> = apps
-        .iter()
-        .take(NAMED_APPS)
-        .map(|app| format!("{} ({})", app.name, app.id))
-        .collect();
-    if apps.len() > NAMED_APPS {
-        named.push(format!("{} more", apps.len() - NAMED_APPS));
-    }
     let count = match apps.len() {
         1 => "1 application targets".to_owned(),
         n => format!("{n} applications target"),
@@ -267,7 +269,7 @@ fn targeted_by(apps: &[DetachedApp]) -> String {
     format!(
         "{count} this server: {}. Take it out of their servers first, or delete it \
          anyway, which detaches it from them.",
-        named.join(", ")
+        crate::apps::named(apps.iter().map(|app| (&app.id, app.name.as_str())))
     )
 }
 

@@ -45,6 +45,32 @@ pub fn of_live_apps(conn: &mut DbConn) -> QueryResult<Vec<GitSourceRow>> {
         .load(conn)
 }
 
+/// Live applications built on server `server_id`, by name: (id, name).
+pub fn live_apps_built_on(conn: &mut DbConn, server_id: &str) -> QueryResult<Vec<(AppId, String)>> {
+    app_git_sources::table
+        .inner_join(apps::table)
+        .filter(app_git_sources::builder_server_id.eq(server_id))
+        .filter(apps::deleted_at.is_null())
+        .order((apps::name.asc(), apps::id.asc()))
+        .select((apps::id, apps::name))
+        .load(conn)
+}
+
+/// Live applications cloned with git credential `credential_id`, by name:
+/// (id, name).
+pub fn live_apps_cloned_with(
+    conn: &mut DbConn,
+    credential_id: &str,
+) -> QueryResult<Vec<(AppId, String)>> {
+    app_git_sources::table
+        .inner_join(apps::table)
+        .filter(app_git_sources::git_credential_id.eq(credential_id))
+        .filter(apps::deleted_at.is_null())
+        .order((apps::name.asc(), apps::id.asc()))
+        .select((apps::id, apps::name))
+        .load(conn)
+}
+
 /// Makes `row` application `app_id`'s git source, or removes it (`None`).
 pub fn replace(conn: &mut DbConn, app_id: &AppId, row: Option<&GitSourceRow>) -> QueryResult<()> {
     diesel::delete(app_git_sources::table.filter(app_git_sources::app_id.eq(app_id)))

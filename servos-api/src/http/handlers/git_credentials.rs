@@ -121,7 +121,8 @@ pub async fn show(
 
 /// Deletes a git credential.
 #[utoipa::path(delete, path = "/api/v1/git-credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "Credential id")),
-    responses((status = 204, description = "Deleted")),
+    responses((status = 204, description = "Deleted"),
+    (status = 409, body = ErrorBody, description = "Applications clone with it (field `git_credential_id`; the message names each); nothing was deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,

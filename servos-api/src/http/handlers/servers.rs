@@ -220,7 +220,7 @@ pub struct DeleteServerQuery {
     params(("id" = String, Path, description = "Server id"), DeleteServerQuery),
     responses((status = 204, description = "Deleted"),
     (status = 409, body = ErrorBody, description = "Applications target the server (field `server_ids`; \
-    the message names each); nothing was deleted")),
+    the message names each), or build on it (field `builder_server_id`, even when forced); nothing was deleted")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,

@@ -2,7 +2,8 @@
 //! an image; every invalid field refused with its name and nothing stored;
 //! secret build arguments sealed for their application and name, kept when
 //! a change leaves their value out, re-sealed by key rotation, and never in
-//! a response or an audit entry.
+//! a response or an audit entry; the builder server and the git credential
+//! an application uses cannot be deleted from under it.
 
 use serde_json::{json, Value};
 use servos_api::credentials;
@@ -428,7 +429,81 @@ async fn image_clients_see_no_change(backend: Backend) {
     );
 }
 
+async fn what_a_git_app_uses_cannot_be_deleted_from_under_it(backend: Backend) {
+    let app = TestApp::new(backend);
+    let svc = app.service().await;
+    let f = fixture(&app, &svc).await;
+    let admin = &f.who.admin_token;
+    let credential = git_credential(&svc, &f).await;
+    let (status, made) = call(
+        &svc,
+        "POST",
+        "/api/v1/apps",
+        admin,
+        git_app(&f, &credential),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("id").to_owned();
+
+    for (uri, field) in [
+        (
+            format!("/api/v1/servers/{}?force=true", f.builder),
+            "builder_server_id",
+        ),
+        (
+            format!("/api/v1/git-credentials/{credential}"),
+            "git_credential_id",
+        ),
+    ] {
+        let (status, refused) = call(&svc, "DELETE", &uri, admin, Value::Null).await;
+        assert_eq!(
+            (status, refused["field"].as_str()),
+            (409, Some(field)),
+            "{refused}"
+        );
+        let message = refused["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("web ({id})")),
+            "names the application: {refused}"
+        );
+    }
+    let (status, kept) = call(
+        &svc,
+        "GET",
+        &format!("/api/v1/apps/{id}"),
+        admin,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        kept["git"]["builder_server_id"],
+        f.builder.as_str(),
+        "{kept}"
+    );
+
+    // Once the application is an image again, both go.
+    let (status, changed) = call(
+        &svc,
+        "PATCH",
+        &format!("/api/v1/apps/{id}"),
+        admin,
+        json!({"image": "ghcr.io/acme/web:1.2.4"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    for uri in [
+        format!("/api/v1/servers/{}", f.builder),
+        format!("/api/v1/git-credentials/{credential}"),
+    ] {
+        let (status, answer) = call(&svc, "DELETE", &uri, admin, Value::Null).await;
+        assert_eq!(status, 204, "DELETE {uri}: {answer}");
+    }
+}
+
 both_backends!(
+    what_a_git_app_uses_cannot_be_deleted_from_under_it,
     git_apps_are_created_read_and_changed,
     invalid_git_fields_are_refused_and_nothing_is_stored,
     image_clients_see_no_change
