@@ -105,37 +105,31 @@ async fn page<'a>(
     let app = apps::get(state, app_id.clone()).await?;
     let hook = current(state, &app_id).await?;
     let url = format!("{}{}", base_url(state, req), hooks::path_of(&app_id));
-    Ok(match hook {
-        Some(hook) => WebhookPage {
-            chrome,
-            app_id: app_id.to_string(),
-            app_name: app.spec.name,
-            url,
-            branch: hook.branch,
-            previous_until: hook
-                .previous_secret_until
+    let exists = hook.is_some();
+    let (branch, previous_until, deliveries) = match hook {
+        Some(hook) => (
+            hook.branch,
+            hook.previous_secret_until
                 .map(|until| views::when(until.naive_utc())),
-            exists: true,
-            deliveries: hook
-                .deliveries
+            hook.deliveries
                 .into_iter()
                 .map(DeliveryLine::from)
                 .collect(),
-            secret,
-            errors,
-        },
-        None => WebhookPage {
-            chrome,
-            app_id: app_id.to_string(),
-            app_name: app.spec.name,
-            url,
-            branch: "main".to_owned(),
-            previous_until: None,
-            exists: false,
-            deliveries: Vec::new(),
-            secret: None,
-            errors,
-        },
+        ),
+        // What the form to make one starts with.
+        None => ("main".to_owned(), None, Vec::new()),
+    };
+    Ok(WebhookPage {
+        chrome,
+        app_id: app_id.to_string(),
+        app_name: app.spec.name,
+        url,
+        branch,
+        previous_until,
+        exists,
+        deliveries,
+        secret: secret.filter(|_| exists),
+        errors,
     })
 }
 
