@@ -162,15 +162,10 @@ fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, WgErr
 }
 
 fn parse_key(hex: &str) -> Result<WgPublicKey, WgError> {
-    let bad = || WgError::Protocol("a key is not 64 hex digits".to_owned());
-    if hex.len() != 2 * WG_KEY_LEN {
-        return Err(bad());
-    }
-    let mut bytes = [0u8; WG_KEY_LEN];
-    for (slot, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        let text = std::str::from_utf8(pair).map_err(|_| bad())?;
-        *slot = u8::from_str_radix(text, 16).map_err(|_| bad())?;
-    }
+    let bad = || WgError::Protocol("a key is not 64 lowercase hex digits".to_owned());
+    let bytes: [u8; WG_KEY_LEN] = servos_common::hex::parse_lower(hex)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(bad)?;
     WgPublicKey::from_bytes(bytes).map_err(|_| bad())
 }
 
