@@ -6,7 +6,7 @@
 use base64::Engine as _;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
-use servos_common::secret::SecretText;
+use servos_common::secret::{SecretBytes, SecretText};
 
 use crate::accounts::principal::Principal;
 use crate::apps::git;
@@ -19,15 +19,16 @@ use crate::store::ids::{AppId, DeploymentId};
 use crate::store::webhook_deliveries::{self, DeliveryRow};
 use crate::store::webhooks::{self, SecretChange, WebhookRow};
 use crate::store::{self, apps, DbConn};
+use crate::vault::keyring::{Keyring, Sealed};
 
 use super::signature::SECRET_PREFIX;
 
 /// The table and column secrets are sealed in (their AAD).
-pub(super) const TABLE: &str = "webhooks";
+const TABLE: &str = "webhooks";
 /// The current secret's column.
-pub(super) const SECRET: &str = "secret";
+const SECRET: &str = "secret";
 /// The previous secret's column.
-pub(super) const PREVIOUS_SECRET: &str = "previous_secret";
+const PREVIOUS_SECRET: &str = "previous_secret";
 /// How many deliveries a webhook shows.
 const SHOWN_DELIVERIES: i64 = 50;
 
@@ -129,6 +130,72 @@ fn new_secret() -> Result<SecretText, ServiceError> {
     Ok(SecretText::new(format!("{SECRET_PREFIX}{encoded}")))
 }
 
+/// Seals webhook secret `secret` into `column` of the webhook `identity`
+/// names.
+fn seal_secret(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    column: &'static str,
+    identity: &str,
+    secret: &SecretText,
+) -> Result<Sealed, ServiceError> {
+    credentials::seal(
+        conn,
+        keyring,
+        TABLE,
+        column,
+        identity,
+        secret.expose().as_bytes(),
+    )
+}
+
+/// Opens webhook `row`'s current secret.
+pub(super) fn open_secret(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    row: &WebhookRow,
+) -> Result<SecretBytes, ServiceError> {
+    let identity = webhooks::identity(row.app_id.as_str(), &row.id);
+    credentials::open(
+        conn,
+        keyring,
+        TABLE,
+        SECRET,
+        &identity,
+        &row.secret,
+        &row.secret_key_id,
+    )
+}
+
+/// Opens webhook `row`'s previous secret while its grace period lasts.
+pub(super) fn open_previous_secret(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    row: &WebhookRow,
+) -> Result<Option<SecretBytes>, ServiceError> {
+    let (Some(value), Some(key_id), Some(until)) = (
+        &row.previous_secret,
+        &row.previous_secret_key_id,
+        row.previous_until,
+    ) else {
+        return Ok(None);
+    };
+    if until <= store::now() {
+        return Ok(None);
+    }
+    let identity = webhooks::identity(row.app_id.as_str(), &row.id);
+    credentials::open(
+        conn,
+        keyring,
+        TABLE,
+        PREVIOUS_SECRET,
+        &identity,
+        value,
+        key_id,
+    )
+    .map(Some)
+}
+
 /// The audit entry of a change to application `app_id`'s webhook.
 fn change_of(caller: &Principal, action: &'static str, app_id: &AppId) -> AuditEvent {
     AuditEvent::on(caller.actor(), action, TargetType::App, app_id.as_str())
@@ -173,14 +240,8 @@ pub async fn create(
             }
             let id = uuid::Uuid::new_v4().to_string();
             let secret = new_secret()?;
-            let sealed = credentials::seal(
-                conn,
-                vault.keyring(),
-                TABLE,
-                SECRET,
-                &webhooks::identity(app_id.as_str(), &id),
-                secret.expose().as_bytes(),
-            )?;
+            let identity = webhooks::identity(app_id.as_str(), &id);
+            let sealed = seal_secret(conn, vault.keyring(), SECRET, &identity, &secret)?;
             let now = store::now();
             let row = WebhookRow {
                 id,
@@ -242,19 +303,11 @@ pub async fn rotate(
             // The current secret moves to the previous column: opened and
             // sealed again there, since its AAD names the column. One that
             // no longer decrypts is dropped: rotating is how it is repaired.
-            let current = credentials::open(
-                conn,
-                vault.keyring(),
-                TABLE,
-                SECRET,
-                &identity,
-                &row.secret,
-                &row.secret_key_id,
-            );
-            let previous = match current {
+            let keyring = vault.keyring();
+            let previous = match open_secret(conn, keyring, &row) {
                 Ok(current) => Some(credentials::seal(
                     conn,
-                    vault.keyring(),
+                    keyring,
                     TABLE,
                     PREVIOUS_SECRET,
                     &identity,
@@ -264,14 +317,7 @@ pub async fn rotate(
                 Err(e) => return Err(e),
             };
             let secret = new_secret()?;
-            let sealed = credentials::seal(
-                conn,
-                vault.keyring(),
-                TABLE,
-                SECRET,
-                &identity,
-                secret.expose().as_bytes(),
-            )?;
+            let sealed = seal_secret(conn, keyring, SECRET, &identity, &secret)?;
             let now = store::now();
             let change = SecretChange {
                 secret: sealed.value,

@@ -9,7 +9,6 @@
 use crate::accounts;
 use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent, Origin};
-use crate::credentials;
 use crate::deploy::requests::queue_current;
 use crate::error::ServiceError;
 use crate::state::AppState;
@@ -18,7 +17,7 @@ use crate::store::webhook_deliveries::{self, DeliveryRow};
 use crate::store::{self, webhooks, DbConn};
 
 use super::event::{self, Event, RefUpdate};
-use super::hooks::{PREVIOUS_SECRET, SECRET, TABLE};
+use super::hooks;
 use super::signature::{self, Headers, Refusal, Sender};
 
 /// What a delivery led to.
@@ -71,33 +70,9 @@ pub async fn receive(
             let Some(row) = webhooks::of_app(conn, &lookup_app)? else {
                 return Ok(None);
             };
-            let identity = webhooks::identity(lookup_app.as_str(), &row.id);
-            let mut secrets = vec![credentials::open(
-                conn,
-                vault.keyring(),
-                TABLE,
-                SECRET,
-                &identity,
-                &row.secret,
-                &row.secret_key_id,
-            )?];
-            if let (Some(value), Some(key_id), Some(until)) = (
-                &row.previous_secret,
-                &row.previous_secret_key_id,
-                row.previous_until,
-            ) {
-                if until > store::now() {
-                    secrets.push(credentials::open(
-                        conn,
-                        vault.keyring(),
-                        TABLE,
-                        PREVIOUS_SECRET,
-                        &identity,
-                        value,
-                        key_id,
-                    )?);
-                }
-            }
+            let keyring = vault.keyring();
+            let mut secrets = vec![hooks::open_secret(conn, keyring, &row)?];
+            secrets.extend(hooks::open_previous_secret(conn, keyring, &row)?);
             Ok(Some((row.branch, secrets)))
         })
         .await?;
