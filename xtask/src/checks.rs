@@ -5,13 +5,15 @@ use anyhow::{Context, Result};
 
 use crate::{cmd, fuzz};
 
-/// `cargo fmt --check` over the workspace and the fuzz crate outside it.
+/// `cargo fmt --check` over the workspace and the fuzz crates outside it.
 pub fn format() -> Result<()> {
     cmd::run(cmd::cargo().args(["fmt", "--all", "--", "--check"]))?;
-    cmd::run(&mut fuzz::fmt_check()).context(
-        "the fuzz crate is outside the workspace: \
-         `cargo fmt --manifest-path servos-common/fuzz/Cargo.toml` fixes it",
-    )
+    for (manifest, mut check) in fuzz::fmt_checks() {
+        cmd::run(&mut check).with_context(|| {
+            format!("outside the workspace: `cargo fmt --manifest-path {manifest}` fixes it")
+        })?;
+    }
+    Ok(())
 }
 
 /// clippy over every target of the workspace, warnings denied.

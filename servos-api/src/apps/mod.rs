@@ -8,7 +8,8 @@
 pub mod env;
 pub mod git;
 pub mod health;
-pub mod image;
+/// The image reference grammar (shared with the fuzz targets).
+pub use servos_common::image_ref as image;
 pub mod model;
 pub mod removal;
 pub mod validate;

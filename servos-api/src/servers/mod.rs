@@ -9,6 +9,8 @@ pub mod jobs;
 
 use std::collections::BTreeMap;
 
+use servos_common::fingerprint::HostKeyFingerprint;
+
 use crate::accounts::principal::Principal;
 use crate::audit::target::TargetType;
 use crate::audit::{self, AuditEvent, Origin};
@@ -446,13 +448,14 @@ pub async fn confirm_host_key(
     id: ServerId,
     fingerprint: String,
 ) -> Result<ServerCheckRow, ServiceError> {
-    if !fingerprint.starts_with("SHA256:") {
-        return Err(ServiceError::invalid(
+    let fingerprint = HostKeyFingerprint::parse(&fingerprint).map_err(|_| {
+        ServiceError::invalid(
             "fingerprint",
             "must be SHA256:... as `ssh-keygen -lf` prints it",
-        ));
-    }
-    connect_and_check(state, origin, admin, id, Purpose::Confirm(fingerprint)).await
+        )
+    })?;
+    let pin = Purpose::Confirm(fingerprint.to_string());
+    connect_and_check(state, origin, admin, id, pin).await
 }
 
 /// Clears the pin: the next commissioning trusts the key it sees.

@@ -78,3 +78,26 @@ impl client::Handler for PinCheck {
             .is_none_or(|pinned| pinned == presented))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use servos_common::fingerprint::HostKeyFingerprint;
+
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_what_ssh_keygen_prints_and_parse_back() {
+        let key = russh::keys::PublicKey::from_openssh(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIxYR79+4vDwGwaITtciTq2egX9+OVo3NCOPzuVO60Vj",
+        )
+        .expect("an Ed25519 public key");
+        let printed = fingerprint(&key);
+        // `ssh-keygen -lf` of that key.
+        assert_eq!(
+            printed,
+            "SHA256:JeF3vU2NO0wmxCvaye2Tkd0j8DGmEFafQpm8JWa+rWs"
+        );
+        let parsed = HostKeyFingerprint::parse(&printed).expect("parses");
+        assert_eq!(parsed.to_string(), printed);
+    }
+}

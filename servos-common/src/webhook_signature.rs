@@ -177,7 +177,7 @@ fn hex_hmac(
     let value = headers.get(header).ok_or(Refusal::Missing(header))?;
     let tag = value
         .strip_prefix(prefix)
-        .and_then(servos_common::hex::parse_lower)
+        .and_then(crate::hex::parse_lower)
         .filter(|tag| tag.len() == 32)
         .ok_or(Refusal::Malformed(header))?;
     let matches = secrets
@@ -254,7 +254,7 @@ mod tests {
 
     fn hex_sig(secret: &[u8], body: &[u8]) -> String {
         let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), body);
-        servos_common::hex::lower(tag.as_ref())
+        crate::hex::lower(tag.as_ref())
     }
 
     fn headers(pairs: &[(&str, &str)]) -> Headers {
