@@ -55,9 +55,14 @@ pub enum ServiceError {
     /// A server could not be reached or refused us over SSH.
     #[error("{0}")]
     Upstream(String),
-    /// A dependency (the database) is unavailable.
-    #[error("service unavailable")]
+    /// The database is unavailable (no connection, or the one in use was
+    /// lost); a retry shortly after may succeed.
+    #[error("the database is unavailable; retry shortly")]
     Unavailable,
+    /// The database's storage has no room for the change (the data
+    /// directory's filesystem is full); nothing was saved.
+    #[error("the data directory is full: the change was not saved; free space on its filesystem and retry")]
+    StorageFull,
     /// Anything else; the cause is logged, never returned.
     #[error("internal error")]
     Internal(String),

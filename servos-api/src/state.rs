@@ -131,7 +131,8 @@ impl AppState {
         .await
     }
 
-    /// Runs blocking database work on a pooled connection off the async runtime.
+    /// Runs blocking database work on a pooled connection off the async
+    /// runtime; a connection the work found lost leaves the pool.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
@@ -140,7 +141,11 @@ impl AppState {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            if matches!(result, Err(ServiceError::Unavailable)) {
+                conn.mark_lost();
+            }
+            result
         })
         .await
         .map_err(ServiceError::internal)?

@@ -8,6 +8,7 @@ use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
+use crate::store::errors::skip_if_storage_full;
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
 use crate::store::{self, sessions, users, DbConn};
@@ -128,11 +129,11 @@ pub fn authenticate(
     };
     let now = store::now();
     if is_expired(&session, now, idle_timeout) {
-        sessions::delete(conn, &id_hash)?;
+        skip_if_storage_full(sessions::delete(conn, &id_hash), "expired session removal")?;
         return Ok(None);
     }
     if now - session.last_seen_at >= TOUCH_EVERY {
-        sessions::touch(conn, &id_hash, now)?;
+        skip_if_storage_full(sessions::touch(conn, &id_hash, now), "session last use")?;
     }
     let Some(role) = Role::parse(&user.role) else {
         return Ok(None);

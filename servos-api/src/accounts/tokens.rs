@@ -10,6 +10,7 @@ use crate::audit::{AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::store::api_tokens::{self, ApiTokenRow};
+use crate::store::errors::skip_if_storage_full;
 use crate::store::{self, DbConn};
 
 use super::principal::{Credential, Principal};
@@ -148,7 +149,7 @@ pub fn authenticate(conn: &mut DbConn, bearer: &str) -> crate::store::DbResult<O
         return Ok(None);
     }
     if row.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
-        api_tokens::touch(conn, &row.id, now)?;
+        skip_if_storage_full(api_tokens::touch(conn, &row.id, now), "token last use")?;
     }
     let (Some(token_role), Some(user_role)) = (Role::parse(&row.role), Role::parse(&user.role))
     else {

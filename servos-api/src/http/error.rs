@@ -12,6 +12,10 @@ use serde::Serialize;
 
 use crate::error::ServiceError;
 
+/// The `Retry-After` (seconds) of a 503: about what a database restart or a
+/// replaced connection takes.
+pub const RETRY_UNAVAILABLE_AFTER: u64 = 2;
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -101,6 +105,7 @@ fn service_code(e: &ServiceError) -> &'static str {
         ServiceError::Undecryptable => "undecryptable",
         ServiceError::Upstream(_) => "server_unreachable",
         ServiceError::Unavailable => "unavailable",
+        ServiceError::StorageFull => "storage_full",
         ServiceError::Internal(_) => "internal",
     }
 }
@@ -119,6 +124,7 @@ fn service_status(e: &ServiceError) -> StatusCode {
         ServiceError::Undecryptable => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::Upstream(_) => StatusCode::BAD_GATEWAY,
         ServiceError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -158,6 +164,12 @@ impl ResponseError for ApiError {
             Self::Service(ServiceError::TooManyRequests { retry_after }) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
             }
+            Self::Service(ServiceError::Unavailable) => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    HeaderValue::from(RETRY_UNAVAILABLE_AFTER),
+                ));
+            }
             Self::Service(ServiceError::Unauthenticated) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
@@ -179,5 +191,29 @@ impl ResponseError for ApiError {
             message: self.to_string(),
             field,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_failures_answer_their_own_status_and_code() {
+        let unavailable = ApiError::from(ServiceError::Unavailable);
+        let response = unavailable.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.code(), "unavailable");
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from(RETRY_UNAVAILABLE_AFTER))
+        );
+        let full = ApiError::from(ServiceError::StorageFull);
+        assert_eq!(
+            full.error_response().status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        assert_eq!(full.code(), "storage_full");
+        assert!(full.to_string().contains("data directory is full"));
     }
 }

@@ -98,6 +98,16 @@ const ALIVE_FOR: Duration = Duration::from_secs(1);
 pub struct Pooled {
     conn: DbConn,
     alive_at: Instant,
+    lost: bool,
+}
+
+impl Pooled {
+    /// Marks the connection lost (a query found it closed, as a database
+    /// restart leaves every connection): the pool drops it when it comes
+    /// back instead of handing it out again within [`ALIVE_FOR`].
+    pub fn mark_lost(&mut self) {
+        self.lost = true;
+    }
 }
 
 impl std::ops::Deref for Pooled {
@@ -127,6 +137,7 @@ impl ManageConnection for Manager {
         Ok(Pooled {
             conn,
             alive_at: Instant::now(),
+            lost: false,
         })
     }
 
@@ -142,10 +153,10 @@ impl ManageConnection for Manager {
         Ok(())
     }
 
-    /// Runs each time a connection is given back: a broken one is dropped,
-    /// a sound one counts as alive from now.
+    /// Runs each time a connection is given back: a broken or lost one is
+    /// dropped, a sound one counts as alive from now.
     fn has_broken(&self, pooled: &mut Pooled) -> bool {
-        let broken = r2d2::R2D2Connection::is_broken(&mut pooled.conn);
+        let broken = pooled.lost || r2d2::R2D2Connection::is_broken(&mut pooled.conn);
         if !broken {
             pooled.alive_at = Instant::now();
         }
@@ -187,5 +198,20 @@ pub fn migrate(target: &DatabaseTarget) -> Result<(), StoreError> {
             conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
             result
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_marked_lost_is_not_given_out_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let manager = Manager(DatabaseTarget::Sqlite(dir.path().join("servos.db")));
+        let mut pooled = manager.connect().expect("open SQLite");
+        assert!(!manager.has_broken(&mut pooled));
+        pooled.mark_lost();
+        assert!(manager.has_broken(&mut pooled));
     }
 }

@@ -1,13 +1,14 @@
 //! What storage failures mean to the services: a unique index refusing a
 //! row is a conflict on the field it guards (409 naming it), a missing row
-//! is "not found", a pool that has no connection is "unavailable", the
-//! rest internal.
+//! is "not found", a pool that has no connection or a connection the
+//! database closed is "unavailable" (503), a database with no room to write
+//! (SQLite's `SQLITE_FULL`) is "storage full" (507), the rest internal.
 
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 
 use crate::error::ServiceError;
 
-use super::StoreError;
+use super::{DbResult, StoreError};
 
 /// The unique indexes a client can run into: PostgreSQL's index name,
 /// SQLite's `table.column`, and the request field the index guards.
@@ -44,8 +45,55 @@ pub fn is_unique_violation(e: &DieselError) -> bool {
     )
 }
 
+/// What SQLite says for `SQLITE_FULL` (`sqlite3_errmsg`), which diesel
+/// reports with no kind of its own.
+const SQLITE_FULL_MESSAGE: &str = "database or disk is full";
+
+/// True when `e` is the database refusing a write for lack of space.
+pub fn is_storage_full(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+            if info.message() == SQLITE_FULL_MESSAGE
+    )
+}
+
+/// True when `e` says the connection to the database was lost: the server
+/// closed it (a restart ends every session) or a command could not be sent.
+pub fn is_connection_lost(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
+}
+
+/// The result of a write that only keeps bookkeeping (when a token or a
+/// session was last used): a full disk skips it, with a warning, so that a
+/// read does not fail for it; any other error stands.
+pub fn skip_if_storage_full<T>(result: DbResult<T>, what: &'static str) -> DbResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if is_storage_full(&e) => {
+            tracing::warn!(what, "skipped: the database has no room to write");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl From<DieselError> for ServiceError {
     fn from(e: DieselError) -> Self {
+        if is_connection_lost(&e) {
+            tracing::warn!(error = %e, "the database connection was lost");
+            return Self::Unavailable;
+        }
+        if is_storage_full(&e) {
+            tracing::error!(error = %e, "the database has no room to write");
+            return Self::StorageFull;
+        }
         match &e {
             DieselError::NotFound => Self::NotFound,
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
@@ -117,6 +165,42 @@ mod tests {
             constraint,
         };
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new(info)).into()
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable_and_a_full_disk_is_storage_full() {
+        for kind in [
+            DatabaseErrorKind::ClosedConnection,
+            DatabaseErrorKind::UnableToSendCommand,
+        ] {
+            let info = Box::new("server closed the connection unexpectedly".to_owned());
+            let error: ServiceError = DieselError::DatabaseError(kind, info).into();
+            assert!(matches!(error, ServiceError::Unavailable), "{kind:?}");
+        }
+        let full = || {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new(SQLITE_FULL_MESSAGE.to_owned()),
+            )
+        };
+        assert!(matches!(
+            ServiceError::from(full()),
+            ServiceError::StorageFull
+        ));
+        let other = DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("no such table: nothing".to_owned()),
+        );
+        assert!(matches!(
+            ServiceError::from(other),
+            ServiceError::Internal(_)
+        ));
+        assert!(matches!(
+            skip_if_storage_full::<()>(Err(full()), "touch"),
+            Ok(None)
+        ));
+        assert!(matches!(skip_if_storage_full(Ok(3), "touch"), Ok(Some(3))));
+        assert!(skip_if_storage_full::<()>(Err(DieselError::NotFound), "touch").is_err());
     }
 
     #[test]

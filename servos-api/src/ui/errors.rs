@@ -159,6 +159,7 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
         429 => "Too many requests",
         502 => "Server unreachable",
         503 => "Unavailable",
+        507 => "Storage full",
         400..=499 => "Request refused",
         _ => "Something went wrong",
     };

@@ -99,6 +99,18 @@ fn every_operation_documents_the_errors_of_its_tier_and_shape() {
         if tier == Tier::Agent {
             expected.push("409");
         }
+        let changes = operation.method != "GET";
+        let database = match tier {
+            Tier::Public => changes,
+            Tier::Blocked => false,
+            _ => true,
+        };
+        if database {
+            expected.push("503");
+            if changes {
+                expected.push("507");
+            }
+        }
         for status in expected {
             assert!(
                 statuses.contains(status),

@@ -2,8 +2,8 @@
 //! route table and what it takes, whatever its handler does: the per-IP
 //! request and connection limits (health probes are exempt), authentication
 //! and roles by tier, the origin check on state-changing methods, the body
-//! (its size and its time limit), the query and the path's id. Handlers
-//! document only the answers of their own domain (a taken name, a server
+//! (its size and its time limit), the query and the path's id, and the
+//! database (unavailable, or with no room to write). Handlers document only the answers of their own domain (a taken name, a server
 //! that cannot be reached, ...). Every error answers the `ErrorBody`.
 
 use actix_web::http::Method;
@@ -121,7 +121,29 @@ fn common_errors(tier: Tier, shape: &Shape) -> Vec<(u16, ResponseBuilder)> {
             error("The agent speaks another protocol version (`agent_protocol_mismatch`)"),
         ));
     }
+    if needs_database(tier, shape) {
+        errors.push((503, database_unavailable()));
+        if shape.changes_state {
+            errors.push((
+                507,
+                error(
+                    "The data directory's filesystem is full (`storage_full`): \
+                     nothing was saved; free space on it and retry",
+                ),
+            ));
+        }
+    }
     errors
+}
+
+/// Whether an operation reaches the database whatever its handler does:
+/// authentication reads it, and so does every public change.
+fn needs_database(tier: Tier, shape: &Shape) -> bool {
+    match tier {
+        Tier::Viewer | Tier::Deployer | Tier::Admin | Tier::Agent => true,
+        Tier::Public => shape.changes_state,
+        Tier::Blocked => false,
+    }
 }
 
 /// An error answer: `description`, with the `ErrorBody`.
@@ -140,6 +162,16 @@ fn too_many_requests() -> ResponseBuilder {
          or too many failed sign-ins",
     )
     .header(
+        "Retry-After",
+        HeaderBuilder::new()
+            .schema(utoipa::openapi::schema::Object::with_type(Type::Integer))
+            .description(Some("Seconds until a retry may succeed"))
+            .build(),
+    )
+}
+
+fn database_unavailable() -> ResponseBuilder {
+    error("The database is unavailable (`unavailable`), as while it restarts").header(
         "Retry-After",
         HeaderBuilder::new()
             .schema(utoipa::openapi::schema::Object::with_type(Type::Integer))
