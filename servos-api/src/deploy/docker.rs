@@ -13,6 +13,7 @@ use crate::ssh::shell::quote;
 use crate::ssh::{Output, Session, SshError};
 
 use super::timings::{self, Phase};
+use super::StepError;
 
 /// Labels ServOS puts on every container it starts.
 pub const APP_LABEL: &str = "servos.app";
@@ -30,6 +31,20 @@ pub async fn run(
     stdin: Option<&[u8]>,
 ) -> Result<Output, SshError> {
     timings::timed(Phase::Docker, session.run(command, stdin)).await
+}
+
+/// How Docker says that a write found no room.
+const NO_SPACE: &str = "no space left on device";
+
+/// A failed `docker pull` as a step's failure: one that ran out of room
+/// says first that the server's disk is full, then Docker's own words.
+pub fn pull_failure(error: SshError) -> StepError {
+    match error {
+        SshError::RemoteFailed { stderr, .. } if stderr.contains(NO_SPACE) => StepError::failed(
+            format!("the server's disk is full: docker pull failed: {stderr}"),
+        ),
+        other => other.into(),
+    }
 }
 
 /// True for what `docker run` may be given as the image: a reference as the
@@ -281,6 +296,27 @@ mod tests {
              --label 'team=a b' --restart unless-stopped --memory 67108864b --cpus 1.500 \
              -p 127.0.0.1:20001:8080 -v /run/servos/secrets/tgt:/run/secrets:ro \
              --network servos-mesh --ip 10.210.129.12 -- busybox:1"
+        );
+    }
+
+    #[test]
+    fn a_pull_without_room_says_the_disk_is_full() {
+        let failed = |stderr: &str| SshError::RemoteFailed {
+            step: "docker pull",
+            status: Some(1),
+            stderr: stderr.to_owned(),
+        };
+        let full = pull_failure(failed(
+            "write /d/tmp/GetImageBlob1: no space left on device",
+        ));
+        assert_eq!(
+            full.to_string(),
+            "the server's disk is full: docker pull failed: write /d/tmp/GetImageBlob1: no space left on device"
+        );
+        let other = pull_failure(failed("manifest unknown"));
+        assert_eq!(
+            other.to_string(),
+            "docker pull failed on the server (exit status Some(1)): manifest unknown"
         );
     }
 

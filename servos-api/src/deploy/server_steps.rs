@@ -333,7 +333,8 @@ async fn pull(
                     None,
                 )
                 .await?
-                .success("docker pull")?;
+                .success("docker pull")
+                .map_err(docker::pull_failure)?;
                 Ok::<(), StepError>(())
             }
             .await;
@@ -355,7 +356,7 @@ async fn pull(
             .await?
             .success("docker pull")
             .map(drop)
-            .map_err(StepError::from)
+            .map_err(docker::pull_failure)
         }
     };
     pulled?;
