@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-use crate::{cmd, pg};
+use crate::cmd;
 
 /// How to tell that a package's part we need is already on the machine.
 #[derive(Clone, Copy)]
@@ -221,7 +221,7 @@ impl Requirement {
             Probe::Program(name) => cmd::find_on_path(name).is_some(),
             Probe::Executable(path) => std::fs::metadata(path)
                 .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0),
-            Probe::PostgresServer => pg::Binaries::find().is_ok(),
+            Probe::PostgresServer => servos_lab::postgres::Binaries::find().is_ok(),
             Probe::Installed => cmd::read_stdout(
                 Command::new("dpkg-query")
                     .args(["--show", "--showformat=${db:Status-Status}"])

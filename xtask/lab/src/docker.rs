@@ -33,6 +33,11 @@ pub(crate) fn socket(dir: &Path) -> PathBuf {
     dir.join("docker.sock")
 }
 
+/// The data root of a host's dockerd (`--data-root`), in the host's directory.
+pub(crate) fn data_root(dir: &Path) -> PathBuf {
+    dir.join("docker")
+}
+
 /// A `docker` command against the daemon at `socket`; variables that would point it
 /// elsewhere are removed.
 pub(crate) fn cli(docker: &DockerTools, socket: &Path) -> Command {
@@ -135,7 +140,7 @@ fn start_dockerd(
         .arg("--config-file")
         .arg(dir.join("daemon.json"))
         .arg("--data-root")
-        .arg(dir.join("docker"))
+        .arg(data_root(dir))
         .arg("--exec-root")
         .arg(dir.join("exec"))
         .arg("--pidfile")
@@ -163,14 +168,17 @@ fn start_dockerd(
 }
 
 /// Stops the host's dockerd (the last of `children`), which stops its containers as
-/// a shutdown does, and starts it again with the same state; returns once it
-/// answers. Containers come back as their restart policies say.
+/// a shutdown does, runs `while_stopped`, and starts dockerd again with its state
+/// (where `while_stopped` left it); returns once it answers. Containers come back as
+/// their restart policies say. dockerd is started again also when `while_stopped`
+/// fails, whose error is then returned.
 pub(crate) fn restart_dockerd(
     tools: &Tools,
     dir: &Path,
     netns: &Path,
     cgroup_parent: &str,
     children: &mut Vec<Child>,
+    while_stopped: impl FnOnce() -> Result<(), LabError>,
 ) -> Result<(), LabError> {
     let Some(mut dockerd) = children.pop() else {
         return Err(LabError::InvalidRequest(format!(
@@ -182,8 +190,10 @@ pub(crate) fn restart_dockerd(
     dockerd
         .wait()
         .map_err(|error| LabError::io(format!("wait for dockerd of {}", dir.display()), error))?;
+    let changed = while_stopped();
     let deadline = Instant::now() + READY_WITHIN;
-    start_dockerd(tools, dir, netns, cgroup_parent, children, deadline)
+    start_dockerd(tools, dir, netns, cgroup_parent, children, deadline)?;
+    changed
 }
 
 /// Starts `command` inside the namespace `netns`, with a clean environment and its

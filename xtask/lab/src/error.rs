@@ -23,6 +23,14 @@ pub enum LabError {
         /// The Debian package that provides it.
         package: &'static str,
     },
+    /// A system user the lab runs a program as does not exist.
+    #[error("the `{user}` system user is missing: reinstall the Debian package {package}")]
+    MissingUser {
+        /// The user looked for.
+        user: &'static str,
+        /// The Debian package that creates it.
+        package: &'static str,
+    },
     /// The options or the authorized key cannot make a lab.
     #[error("invalid lab request: {0}")]
     InvalidRequest(String),

@@ -11,7 +11,7 @@ use crate::plan::{self, HostAddresses, NETNS_DIR};
 use crate::process::{self, PATH};
 use crate::sshd::{HostKeyType, Sshd};
 use crate::tools::Tools;
-use crate::{docker, network, LabError};
+use crate::{disk, docker, network, LabError};
 
 /// One host of a lab: a network namespace reachable from the root namespace (and
 /// from the other hosts) at [`Host::address`], with an sshd on port 22 that lets
@@ -201,9 +201,57 @@ impl Host {
             &self.netns,
             &self.cgroup_parent,
             &mut daemons,
+            || Ok(()),
         ) {
             panic!("restarting dockerd of {}: {error}", self.name);
         }
+    }
+
+    /// Puts the host's Docker data root on a small disk, as a server with little room
+    /// has: stops dockerd, moves the data root (images, containers) onto a tmpfs of
+    /// its own that leaves `free` bytes free, and starts dockerd again on it; returns
+    /// the tmpfs size. The teardown unmounts it.
+    ///
+    /// # Panics
+    /// When the host runs no Docker, its data root is on a small disk already, or
+    /// dockerd does not come back, with the reason in the message.
+    pub fn limit_docker_disk(&self, free: u64) -> u64 {
+        let mut daemons = self.daemons.lock().unwrap_or_else(PoisonError::into_inner);
+        let data_root = docker::data_root(&self.dir);
+        let mut size = 0;
+        let moved = docker::restart_dockerd(
+            &self.tools,
+            &self.dir,
+            &self.netns,
+            &self.cgroup_parent,
+            &mut daemons,
+            || {
+                size = disk::move_onto_tmpfs(&data_root, free)?;
+                Ok(())
+            },
+        );
+        if let Err(error) = moved {
+            panic!(
+                "putting the Docker data of {} on a small disk: {error}",
+                self.name
+            );
+        }
+        size
+    }
+
+    /// The bytes still free on the file system of the host's Docker data root.
+    ///
+    /// # Panics
+    /// When the data root cannot be examined.
+    pub fn docker_disk_free(&self) -> u64 {
+        disk::free_bytes(&docker::data_root(&self.dir)).unwrap_or_else(|error| {
+            panic!("free space of the Docker data of {}: {error}", self.name)
+        })
+    }
+
+    /// The host's Docker data root (dockerd's `--data-root`).
+    pub fn docker_data_root(&self) -> PathBuf {
+        docker::data_root(&self.dir)
     }
 
     /// sshd's log so far (DEBUG1: it shows every public key a client offers).

@@ -12,13 +12,19 @@
 //! hosts; `cargo xtask test` installs them. It touches only addresses in
 //! 10.231.0.0/16, names starting with `svl`, `/run/servos-lab`, its own FORWARD
 //! rules, and turns IPv4 forwarding on.
+//!
+//! [`postgres::Cluster`] is the lab's database server: a private PostgreSQL
+//! cluster in a given folder that a test may restart, and `cargo xtask pg`
+//! starts for the test suite.
 
+mod disk;
 mod docker;
 mod error;
 mod host;
 mod image;
 mod network;
 mod plan;
+pub mod postgres;
 mod process;
 mod slot;
 mod sshd;

@@ -120,6 +120,36 @@ pub(crate) fn remove_forward_rules(tools: &Tools, slot: u16) -> Result<(), LabEr
     Ok(())
 }
 
+/// Deletes every rule of INPUT, OUTPUT and FORWARD that names an interface
+/// of `slot`: what a test that shaped or cut a host's link left when it
+/// died (a later lab in the slot would inherit it). Best effort.
+pub(crate) fn remove_rules_naming_interfaces(tools: &Tools, slot: u16) {
+    let pattern = plan::interface_pattern(slot);
+    let prefix = pattern.trim_end_matches('+');
+    let names_slot = |word: &str| {
+        word.strip_prefix(prefix).is_some_and(|rest| {
+            rest == "+" || (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
+    for chain in ["INPUT", "OUTPUT", "FORWARD"] {
+        let Ok(listed) = run(iptables(tools).args(["-S", chain])) else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&listed.stdout).lines() {
+            // The nft flavour of iptables quotes comments; they hold no spaces here.
+            let words: Vec<&str> = line
+                .split_whitespace()
+                .map(|w| w.trim_matches('"'))
+                .collect();
+            if let ["-A", rule @ ..] = words.as_slice() {
+                if rule.iter().any(|word| names_slot(word)) {
+                    let _ = run(iptables(tools).arg("-D").args(rule));
+                }
+            }
+        }
+    }
+}
+
 /// The slots that have FORWARD rules.
 pub(crate) fn slots_with_rules(tools: &Tools) -> Result<BTreeSet<u16>, LabError> {
     let listed = run(iptables(tools).args(["-S", "FORWARD"]))?;

@@ -1,4 +1,4 @@
-//! Tearing a lab down from its slot number alone, so that it also clears what a dead process left: processes, mounts, cgroups, namespaces, veth pairs, FORWARD rules and files.
+//! Tearing a lab down from its slot number alone, so that it also clears what a dead process left: processes, mounts, cgroups, namespaces, veth pairs, FORWARD rules (and any rule naming its interfaces) and files.
 //!
 //! A lab's processes are found three ways, since any one may be gone: their network
 //! namespace is one of the lab's, their cgroup is below the lab's cgroup parent
@@ -85,6 +85,7 @@ pub(crate) fn teardown(tools: &Tools, slot: u16) -> Result<(), LabError> {
     unmount_below(&dir);
     remove_cgroups(&plan::cgroup_parent(slot));
     network::delete_links(tools, &hosts);
+    network::remove_rules_naming_interfaces(tools, slot);
     if let Err(error) = network::remove_forward_rules(tools, slot) {
         leftovers.push(format!("FORWARD rules: {error}"));
     }
@@ -204,8 +205,9 @@ fn unescape(field: &str) -> String {
     out
 }
 
-/// Detaches every mount below `dir` (Docker's overlay, shm and namespace mounts),
-/// deepest first, until none is left or nothing changes.
+/// Detaches every mount below `dir` (Docker's overlay, shm and namespace mounts, and
+/// the tmpfs of a host's small disk), deepest first, until none is left or nothing
+/// changes.
 fn unmount_below(dir: &Path) {
     for _ in 0..5 {
         let mounts = mounts_below(dir);

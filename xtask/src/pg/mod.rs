@@ -1,6 +1,5 @@
 //! The tests' PostgreSQL: the caller's `SERVOS_TEST_PG_URL`, or a private throwaway cluster.
 
-mod binaries;
 mod cluster;
 
 use std::io;
@@ -8,8 +7,8 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-pub use binaries::Binaries;
 pub use cluster::{watchdog_main, Cluster};
+use servos_lab::postgres::Binaries;
 
 use crate::cmd;
 
@@ -17,8 +16,6 @@ use crate::cmd;
 pub const URL_VAR: &str = "SERVOS_TEST_PG_URL";
 /// The hidden task name of the cluster's watchdog process.
 pub const WATCHDOG_TASK: &str = "pg-watchdog";
-/// The superuser `initdb` creates; it logs in without a password on loopback.
-const SUPERUSER: &str = "servos";
 
 /// A PostgreSQL server to test against, with the URL of its `postgres` database.
 pub enum TestPostgres {
@@ -48,15 +45,21 @@ impl TestPostgres {
         }
     }
 
-    /// Creates an empty database and returns its URL.
-    pub fn create_database(&self, name: &str) -> Result<String> {
-        self.admin_sql(name, "CREATE")?;
-        Ok(with_database(self.url(), name))
-    }
-
-    /// Drops a database made by [`Self::create_database`].
-    pub fn drop_database(&self, name: &str) -> Result<()> {
-        self.admin_sql(name, "DROP")
+    /// Runs `work` with the URL of a new empty database
+    /// `<prefix>_<xtask pid>`, and drops the database afterwards, whatever
+    /// `work` returned (a failed drop is only warned about).
+    pub fn with_scratch_database<T>(
+        &self,
+        prefix: &str,
+        work: impl FnOnce(&str) -> Result<T>,
+    ) -> Result<T> {
+        let name = format!("{prefix}_{}", std::process::id());
+        self.admin_sql(&name, "CREATE")?;
+        let done = work(&with_database(self.url(), &name));
+        if let Err(err) = self.admin_sql(&name, "DROP") {
+            eprintln!("xtask: warning: could not drop {name}: {err:#}");
+        }
+        done
     }
 
     fn admin_sql(&self, name: &str, verb: &str) -> Result<()> {

@@ -1,6 +1,7 @@
-//! Integration tests of the lab: real namespaces, sshd, dockerd and the OpenSSH client; they need root.
+//! Integration tests of the lab: real namespaces, sshd, dockerd, the OpenSSH client and a private PostgreSQL; they need root.
 
 mod docker_hosts;
+mod postgres;
 mod slots;
 mod sshd;
 

@@ -2,23 +2,27 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use crate::LabError;
 
 const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
-const NEEDED: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+const NEEDED: [&str; 4] = ["initdb", "pg_ctl", "postgres", "pg_isready"];
 
 /// The `bin` folder of the newest PostgreSQL under `/usr/lib/postgresql/<version>/`.
+#[derive(Clone, Debug)]
 pub struct Binaries {
     dir: PathBuf,
 }
 
 impl Binaries {
-    /// Finds the newest version folder holding `initdb`, `pg_ctl` and `postgres`.
-    pub fn find() -> Result<Self> {
-        let Ok(entries) = std::fs::read_dir(DEBIAN_ROOT) else {
-            bail!("no PostgreSQL server under {DEBIAN_ROOT} (Debian package `postgresql`)");
+    /// Finds the newest version folder holding `initdb`, `pg_ctl`, `postgres`
+    /// and `pg_isready`; fails naming the Debian package `postgresql`.
+    pub fn find() -> Result<Self, LabError> {
+        let missing = || LabError::MissingProgram {
+            program: format!("{DEBIAN_ROOT}/<version>/bin/initdb"),
+            package: "postgresql",
         };
-        let newest = entries
+        let entries = std::fs::read_dir(DEBIAN_ROOT).map_err(|_| missing())?;
+        entries
             .filter_map(|entry| entry.ok())
             .filter_map(|entry| {
                 let version = version_of(&entry.file_name().to_string_lossy())?;
@@ -28,11 +32,9 @@ impl Binaries {
                     .all(|name| dir.join(name).is_file())
                     .then_some((version, dir))
             })
-            .max_by(|a, b| a.0.cmp(&b.0));
-        match newest {
-            Some((_, dir)) => Ok(Self { dir }),
-            None => bail!("no complete PostgreSQL server under {DEBIAN_ROOT}/*/bin"),
-        }
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, dir)| Self { dir })
+            .ok_or_else(missing)
     }
 
     /// The path of one of the programs in that folder.
