@@ -7,7 +7,7 @@ mod failures;
 mod file_secrets;
 mod jobs;
 mod panics;
-mod registry;
+pub(crate) mod registry;
 mod removal;
 mod restarts;
 mod secrets;
@@ -31,6 +31,7 @@ use servos_lab::{client_key, Host, Lab, LabOptions, TEST_IMAGE};
 use crate::apps::call;
 use crate::deployments::finished;
 use crate::harness::{callers, random_master_key, Backend, Callers, TestApp, TestDb};
+pub(crate) use crate::hostile::aftermath::leftover_secret_files;
 
 /// The port the test images serve on.
 pub(crate) const APP_PORT: u16 = 8080;
@@ -59,6 +60,8 @@ pub(crate) struct Deploys {
     pub lab: Lab,
     pub app: TestApp,
     pub who: Callers,
+    /// The master key the database is sealed under.
+    pub master_key: String,
     /// Server ids, one per lab host, in the lab's order.
     pub servers: Vec<String>,
     _dir: tempfile::TempDir,
@@ -73,7 +76,8 @@ impl Deploys {
 
 /// Serves `/www` on port 8080 and exits on SIGTERM (as PID 1, busybox's
 /// httpd would ignore it until `docker stop` gives up and kills it).
-const SERVE: &str = r#"["sh","-c","trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]"#;
+pub(crate) const SERVE: &str =
+    r#"["sh","-c","trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]"#;
 
 /// Images every host gets besides the lab's busybox: what `index.html`
 /// says and the command the image runs.
@@ -255,6 +259,7 @@ async fn deploys_configured(
         lab,
         app,
         who,
+        master_key: master_key.to_owned(),
         servers,
         _dir: dir,
     };
@@ -427,18 +432,6 @@ pub(crate) async fn through_proxy(host: &Host, host_name: &str) -> Result<(u16, 
     let status = response.status().as_u16();
     let body = response.text().await.map_err(|e| format!("{e:?}"))?;
     Ok((status, body.trim().to_owned()))
-}
-
-/// Every file name directly under `/var/lib/servos/secrets` that belongs to
-/// one of `target_ids` (other tests may use the directory at the same time).
-pub(crate) fn leftover_secret_files(target_ids: &[String]) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir("/var/lib/servos/secrets") else {
-        return Vec::new();
-    };
-    dir.filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| target_ids.iter().any(|id| name.starts_with(id.as_str())))
-        .collect()
 }
 
 /// The target ids of a deployment as the API shows it.

@@ -68,30 +68,48 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A migrated database: on SQLite a file the app migrates when it
+    /// opens it, on PostgreSQL a clone of the migrated template.
     pub fn new(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         match backend {
-            Backend::Sqlite => Self {
-                target: DatabaseTarget::Sqlite(dir.path().join("servos.db")),
-                dir,
-                pg_database: None,
-            },
+            Backend::Sqlite => Self::empty(backend),
             Backend::Postgres => {
-                let base = pg_base_url();
-                let name = format!("servos_t_{}", uuid::Uuid::new_v4().simple());
-                let template = pg_template::name(&base);
-                let mut admin = diesel::PgConnection::establish(&base).unwrap_or_else(|e| {
-                    panic!("cannot reach PostgreSQL at SERVOS_TEST_PG_URL: {e}")
-                });
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-                    .expect("create test database from the migrated template");
+                let template = pg_template::name(&pg_base_url());
+                Self::postgres(&format!("TEMPLATE {template}"))
+            }
+        }
+    }
+
+    /// A database with no tables at all (for upgrade tests): on SQLite a
+    /// file not made yet, on PostgreSQL a new empty database.
+    pub fn empty(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
                 Self {
-                    target: DatabaseTarget::Postgres(with_database(&base, &name)),
+                    target: DatabaseTarget::Sqlite(dir.path().join("servos.db")),
                     dir,
-                    pg_database: Some(name),
+                    pg_database: None,
                 }
             }
+            Backend::Postgres => Self::postgres(""),
+        }
+    }
+
+    /// A new PostgreSQL database, made with `CREATE DATABASE <name> <options>`.
+    fn postgres(options: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let base = pg_base_url();
+        let name = format!("servos_t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = diesel::PgConnection::establish(&base)
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at SERVOS_TEST_PG_URL: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} {options}"))
+            .expect("create a test database");
+        Self {
+            target: DatabaseTarget::Postgres(with_database(&base, &name)),
+            dir,
+            pg_database: Some(name),
         }
     }
 

@@ -24,6 +24,8 @@ use crate::apps::call;
 use crate::both_backends;
 use crate::deployments::{finished, read_all};
 use crate::harness::{random_master_key, Backend};
+use crate::hostile::aftermath::Aftermath;
+use crate::hostile::report::{test_name, Scenario};
 use crate::process::{Env, Server};
 
 /// Every server of the finished `deployment` reports where its time went,
@@ -224,6 +226,17 @@ fn assert_one_running(host: &Host, app_id: &str) {
 }
 
 async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
+    let mut scenario = Scenario::new(
+        test_name(
+            module_path!(),
+            "a_job_whose_api_was_killed_ends_after_a_restart",
+            backend,
+        ),
+        "SIGKILL of the API process running a deployment to two hosts while a new \
+         container is health-checked, then a second API process",
+        "the second process takes the job over once and it succeeds on both hosts, both \
+         proxies serve it, neither log holds the secret, then the aftermath",
+    );
     let master_key = random_master_key();
     let (fx, svc) = deploys_with(backend, 2, &master_key, false).await;
     let deployer = fx.who.deployer_token.clone();
@@ -252,6 +265,7 @@ async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
     wait_for_target(&svc, &deployer, &id, None, "checking").await;
     let first_log = first.output();
     drop(first); // SIGKILL, mid-deploy
+    let killed = Instant::now();
 
     let second = Server::start(
         &binary_env(&fx, &master_key, 2),
@@ -259,6 +273,7 @@ async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
     )
     .await;
     let ended = finished(&svc, &deployer, &id, DEPLOY_WITHIN).await;
+    scenario.figure("kill to the job's end", format!("{:.1?}", killed.elapsed()));
     let second_log = second.stop();
     assert_eq!(ended["state"], "succeeded", "{ended}");
     assert_eq!(ended["attempt"], 2, "taken over once");
@@ -288,6 +303,11 @@ async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
             "the {name} server's log holds the canary"
         );
     }
+    Aftermath::of(&fx)
+        .app(&app_id)
+        .env_value(&app_id, "TOKEN", &canary)
+        .check(&mut scenario)
+        .await;
 }
 
 /// Deploys a new application `name` of the slow image to the fixture's

@@ -19,10 +19,10 @@ use crate::harness::Backend;
 
 /// The registry's address inside the host (Docker trusts loopback registries
 /// without TLS).
-const REGISTRY: &str = "127.0.0.1:5000";
+pub(crate) const REGISTRY: &str = "127.0.0.1:5000";
 
 /// `docker-registry serve` in the host's network namespace, killed when dropped.
-struct Registry(Child);
+pub(crate) struct Registry(Child);
 
 impl Drop for Registry {
     fn drop(&mut self) {
@@ -31,7 +31,8 @@ impl Drop for Registry {
     }
 }
 
-fn sh(host: &Host, script: &str) -> String {
+/// Runs `script` with `sh` in `host`, which must succeed; returns its output.
+pub(crate) fn sh(host: &Host, script: &str) -> String {
     let output = host.exec(&["sh", "-c", script]);
     assert!(
         output.status.success(),
@@ -41,8 +42,16 @@ fn sh(host: &Host, script: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Starts a registry with one user in `dir` and waits until it answers.
-fn start_registry(host: &Host, dir: &std::path::Path, user: &str, password: &str) -> Registry {
+/// Starts a registry with one user in `dir`, keeping the images in
+/// `storage` (registries of several hosts may share one), and waits until
+/// it answers. Leaves the password in `dir/password` for a `docker login`.
+pub(crate) fn start_registry(
+    host: &Host,
+    dir: &std::path::Path,
+    storage: &std::path::Path,
+    user: &str,
+    password: &str,
+) -> Registry {
     std::fs::write(dir.join("password"), password).expect("password file");
     let d = dir.display();
     sh(
@@ -50,8 +59,9 @@ fn start_registry(host: &Host, dir: &std::path::Path, user: &str, password: &str
         &format!("htpasswd -iBn {user} < {d}/password > {d}/htpasswd"),
     );
     let config = format!(
-        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\nhttp:\n  addr: {REGISTRY}\n\
-         auth:\n  htpasswd:\n    realm: servos-test\n    path: {d}/htpasswd\n"
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {REGISTRY}\n\
+         auth:\n  htpasswd:\n    realm: servos-test\n    path: {d}/htpasswd\n",
+        storage.display()
     );
     std::fs::write(dir.join("config.yml"), config).expect("config");
     let log = std::fs::File::create(dir.join("registry.log")).expect("log");
@@ -82,7 +92,8 @@ async fn images_from_a_private_registry_are_pulled_with_a_temporary_login(backen
     let host = &fx.hosts()[0];
     let dir = tempfile::tempdir().expect("dir");
     let password = format!("canary-registry-{}", uuid::Uuid::new_v4().simple());
-    let _registry = start_registry(host, dir.path(), "deployer", &password);
+    let storage = dir.path().join("data");
+    let _registry = start_registry(host, dir.path(), &storage, "deployer", &password);
     let image = format!("{REGISTRY}/servos/web:1");
     let d = dir.path().display();
     sh(

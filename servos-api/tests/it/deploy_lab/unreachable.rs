@@ -1,9 +1,10 @@
 //! A host that drops off the network in the middle of a deployment (its
 //! link cut while the new container's health is being checked): its server
 //! fails with a clear reason within the SSH time limits, the other host's
-//! success stands, and no env file is left behind.
+//! success stands, and the aftermath holds once the link is back.
 
 use std::process::Command;
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -14,6 +15,8 @@ use super::{
 use crate::both_backends;
 use crate::deployments::finished;
 use crate::harness::Backend;
+use crate::hostile::aftermath::Aftermath;
+use crate::hostile::report::{test_name, Scenario};
 
 /// Sets the root side of `host`'s link up or down (`ip link set NAME up|down`).
 pub(super) fn link(host: &servos_lab::Host, state: &str) {
@@ -41,6 +44,16 @@ impl Drop for LinkDown<'_> {
 }
 
 async fn a_host_lost_mid_deploy_fails_alone(backend: Backend) {
+    let mut scenario = Scenario::new(
+        test_name(
+            module_path!(),
+            "a_host_lost_mid_deploy_fails_alone",
+            backend,
+        ),
+        "one of two hosts' links set down while its new container is health-checked",
+        "that host's server fails with a reason naming the lost connection, the other host \
+         switches to the new version, no env file is left, then (link back up) the aftermath",
+    );
     // A host that stops answering is given up on within the command limit.
     let (fx, svc) = deploys_tweaked(backend, 2, |config| {
         config.ssh_timeouts.command = std::time::Duration::from_secs(20);
@@ -58,8 +71,13 @@ async fn a_host_lost_mid_deploy_fails_alone(backend: Backend) {
     wait_for_target(&svc, &deployer, &id, Some(&lost_server), "checking").await;
     link(lost, "down");
     let restore = LinkDown(lost);
+    let cut = Instant::now();
 
     let ended = finished(&svc, &deployer, &id, DEPLOY_WITHIN).await;
+    scenario.figure(
+        "link cut to the job's end",
+        format!("{:.1?}", cut.elapsed()),
+    );
     assert_eq!(ended["state"], "failed", "{ended}");
     let targets = ended["targets"].as_array().cloned().unwrap_or_default();
     let of = |server: &str| {
@@ -91,6 +109,7 @@ async fn a_host_lost_mid_deploy_fails_alone(backend: Backend) {
         "the other host switched to the new version"
     );
     drop(restore);
+    Aftermath::of(&fx).app(&app_id).check(&mut scenario).await;
 }
 
 both_backends!(a_host_lost_mid_deploy_fails_alone);

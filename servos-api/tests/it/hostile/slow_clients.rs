@@ -18,6 +18,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::both_backends;
 use crate::client::scratch_dir;
 use crate::harness::{random_master_key, Backend, TestDb};
+use crate::hostile::report::{test_name, Scenario};
 use crate::process::{Env, Server};
 
 /// Connections each flood opens.
@@ -261,8 +262,9 @@ async fn flood(
     }
 }
 
-/// The acceptance checks of one flood; prints its numbers.
-fn check(label: &str, flood: &Flood) {
+/// The acceptance checks of one flood; prints its numbers and records
+/// them in `scenario`.
+fn check(label: &str, flood: &Flood, scenario: &mut Scenario) {
     let probes = &flood.probes;
     let bad: Vec<&Probe> = probes
         .iter()
@@ -338,6 +340,31 @@ fn check(label: &str, flood: &Flood) {
     let (held, refused) = per_client
         .values()
         .fold((0, 0), |(h, r), (held, refused)| (h + held, r + refused));
+    let mut latencies: Vec<Duration> = probes.iter().map(|p| p.took).collect();
+    latencies.sort();
+    let p99 = latencies
+        .get(latencies.len().saturating_sub(1) * 99 / 100)
+        .copied()
+        .unwrap_or_default();
+    scenario.figure(
+        &format!("{label}: /healthz probes"),
+        format!(
+            "{} over {lasted:.1?}, all 200; {fastest:.1?} to {worst:.1?}, p99 {p99:.1?}, \
+             {} took 100 ms or more",
+            probes.len(),
+            latencies
+                .iter()
+                .filter(|took| **took >= Duration::from_millis(100))
+                .count()
+        ),
+    );
+    scenario.figure(
+        &format!("{label}: stalled connections"),
+        format!(
+            "{held} held and answered 408 (last closed {slowest:.2?} after its headers, \
+             limit {REQUEST_TIMEOUT:?}), {refused} refused with 429"
+        ),
+    );
     eprintln!(
         "{label}: {} probes of /healthz over {lasted:?}, {fastest:?} to {worst:?}; \
          {FLOOD} stalled connections from {} addresses: {held} held and answered 408, \
@@ -349,6 +376,19 @@ fn check(label: &str, flood: &Flood) {
 }
 
 async fn stalled_connections_leave_health_answering(backend: Backend) {
+    let mut scenario = Scenario::new(
+        test_name(
+            module_path!(),
+            "stalled_connections_leave_health_answering",
+            backend,
+        ),
+        "2,000 connections that send a login request's headers and stall, \
+         first from one address, then from 25 addresses behind a trusted proxy",
+        "every /healthz probe (every 50 ms, from an attacking address) answers 200 \
+         within 1 s; each stalled connection answered 408 and closed within the \
+         request time limit, or refused 429 beyond the per-address cap; both kinds \
+         of client served again afterwards",
+    );
     raise_open_files_limit();
     let db = TestDb::new(backend);
     let scratch = scratch_dir();
@@ -358,7 +398,7 @@ async fn stalled_connections_leave_health_answering(backend: Backend) {
     // 2,000 from one address, which the monitor shares.
     let attackers = vec![(DIRECT, None); FLOOD];
     let one = flood(to, attackers, (DIRECT, None)).await;
-    check("one address", &one);
+    check("one address", &one, &mut scenario);
 
     // 2,000 behind the trusted proxy, from 25 forwarded addresses; the
     // monitor is behind the proxy too, at one of them.
@@ -366,7 +406,7 @@ async fn stalled_connections_leave_health_answering(backend: Backend) {
         .map(|i| (PROXY, Some(format!("203.0.113.{}", i % 25 + 1))))
         .collect();
     let many = flood(to, attackers, (PROXY, Some("203.0.113.1".into()))).await;
-    check("25 addresses behind a proxy", &many);
+    check("25 addresses behind a proxy", &many, &mut scenario);
 
     // Every slot was given back: both kinds of client are served again.
     for (from, forwarded) in [(DIRECT, None), (PROXY, Some("203.0.113.1"))] {
@@ -416,6 +456,15 @@ async fn send_chunked(to: SocketAddr, head: &str, body: &[u8]) -> Option<u16> {
 }
 
 async fn oversize_bodies_without_a_length_answer_413(backend: Backend) {
+    let _scenario = Scenario::new(
+        test_name(
+            module_path!(),
+            "oversize_bodies_without_a_length_answer_413",
+            backend,
+        ),
+        "200 KiB chunked bodies without a length, to a JSON and a form endpoint",
+        "both answered 413; a small chunked body read as usual; no panic",
+    );
     let db = TestDb::new(backend);
     let scratch = scratch_dir();
     let server = start(&db, scratch.path(), "chunked").await;
@@ -457,6 +506,15 @@ async fn oversize_bodies_without_a_length_answer_413(backend: Backend) {
 both_backends!(oversize_bodies_without_a_length_answer_413);
 
 async fn a_later_request_that_stalls_in_its_head_is_closed(backend: Backend) {
+    let mut scenario = Scenario::new(
+        test_name(
+            module_path!(),
+            "a_later_request_that_stalls_in_its_head_is_closed",
+            backend,
+        ),
+        "a kept-alive connection whose second request stops in its headers",
+        "the first request answered, the connection closed within keep-alive + request limit",
+    );
     let db = TestDb::new(backend);
     let scratch = scratch_dir();
     let server = start(&db, scratch.path(), "keepalive").await;
@@ -488,6 +546,7 @@ async fn a_later_request_that_stalls_in_its_head_is_closed(backend: Backend) {
         "the stalled second request held its connection for {after:?} (limit {limit:?})"
     );
     eprintln!("a stalled second request head: connection closed after {after:?}");
+    scenario.figure("closed after", format!("{after:.2?} (limit {limit:?})"));
     let output = server.stop();
     assert!(!output.contains("panic"), "the server panicked:\n{output}");
 }
