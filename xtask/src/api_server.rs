@@ -189,8 +189,7 @@ impl ApiServer {
             .send()?
             .expect(201, "POST /api/v1/setup")?;
 
-        let login = json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD });
-        let answer = Request::post_json(format!("{origin}/api/v1/login"), &login)
+        let answer = Request::post_json(format!("{origin}/api/v1/login"), &admin_login())
             .trusting(self.certificate())
             .send()?;
         if !(200..300).contains(&answer.status) {
@@ -212,6 +211,11 @@ impl ApiServer {
             .send()?
             .expect(201, "POST /api/v1/tokens")?
             .json_string("token")
+    }
+
+    /// Where it listens, as `ip:port`.
+    pub fn address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.ip, self.port)
     }
 
     /// The process's peak resident memory (`VmHWM`) in KiB.
@@ -253,4 +257,10 @@ impl Drop for ApiServer {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The body of `POST /api/v1/login` for the first admin that
+/// [`ApiServer::api_token`] sets up.
+pub fn admin_login() -> serde_json::Value {
+    json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD })
 }

@@ -9,6 +9,7 @@ mod curl;
 mod debian;
 mod dev_server;
 mod fuzz;
+mod hostile;
 mod lab;
 mod master_key;
 mod net;
@@ -18,6 +19,7 @@ mod scratch;
 mod test_suite;
 #[cfg(test)]
 mod tidy;
+mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,8 +33,9 @@ tasks:
   test [ARGS...]   the full tier (root): install the Debian packages the tests need
                    (PostgreSQL, Docker, Chromium, ...), then fmt, clippy, build, the
                    whole test suite against a throwaway PostgreSQL (ARGS go to
-                   `cargo test`), the schemathesis check, and each fuzz target for
-                   SERVOS_FUZZ_SECONDS (default 30; 0 skips)
+                   `cargo test`; the hostile scenarios left to the hostile suite),
+                   the schemathesis check, and the hostile suite with each fuzz
+                   target for SERVOS_FUZZ_SECONDS (default 30; 0 skips fuzzing)
   test --quick     the quick tier, for the edit-compile-test loop (no root, no
                    PostgreSQL): fmt, clippy, every crate's unit tests and servos-api's
                    in-process tests on SQLite; names what it leaves out, and why
@@ -40,7 +43,13 @@ tasks:
                    against the OpenAPI document with schemathesis (pinned, installed
                    from PyPI into target/schemathesis-venv)
   fuzz [SECONDS]   install cargo-fuzz when missing, then run each fuzz target of
-                   servos-common for SECONDS (default 30)
+                   servos-common and servos-api for SECONDS (default 30) on its
+                   working corpus and committed seeds; print a table of the runs
+  hostile [SECONDS]
+                   the hostile suite (root): every fuzz target for SECONDS, the fault
+                   and hostile-client scenarios on both backends and in the lab, and a
+                   bounded wrk load on an authenticated read and on login while /healthz
+                   is probed; prints a report (the full test tier runs it)
   pg               start the throwaway PostgreSQL, print its SERVOS_TEST_PG_URL and
                    keep it running until Ctrl-C or end of input
   run              run the control plane on its embedded default with a development key
@@ -90,6 +99,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "run" if rest.is_empty() => dev_server::main(),
         "bench" => bench::main(rest),
         "fuzz" => fuzz::main(rest),
+        "hostile" => hostile::main(rest),
         "schemathesis" => schemathesis::main(rest),
         "lab" => lab::main(rest),
         pg::WATCHDOG_TASK => pg::watchdog_main(rest),

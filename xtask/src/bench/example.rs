@@ -16,16 +16,12 @@ pub fn run(example: &str) -> Result<()> {
     needed.extend(debian::BUILD);
     debian::ensure(&needed)?;
     let postgres = TestPostgres::from_env_or_start()?;
-    let database = format!("servos_{example}_{}", std::process::id());
-    let url = postgres.create_database(&database)?;
-    let ran = cmd::run(
-        cmd::cargo()
-            .args(["run", "--release", "-p", "servos-api", "--example", example])
-            .args(cmd::locked_flag())
-            .env("SERVOS_BENCH_PG_URL", &url),
-    );
-    if let Err(err) = postgres.drop_database(&database) {
-        eprintln!("xtask: warning: could not drop {database}: {err:#}");
-    }
-    ran
+    postgres.with_scratch_database(&format!("servos_{example}"), |url| {
+        cmd::run(
+            cmd::cargo()
+                .args(["run", "--release", "-p", "servos-api", "--example", example])
+                .args(cmd::locked_flag())
+                .env("SERVOS_BENCH_PG_URL", url),
+        )
+    })
 }

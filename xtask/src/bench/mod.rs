@@ -14,7 +14,6 @@ mod example;
 mod lab_api;
 mod mesh;
 mod ssh;
-mod wrk;
 
 use std::path::Path;
 
@@ -23,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use crate::api_server::ApiServer;
 use crate::pg::TestPostgres;
 use crate::scratch::ScratchDir;
-use crate::{cmd, debian, target_dir};
+use crate::{cmd, debian, target_dir, wrk};
 
 /// Runs the benchmark named by `args`.
 pub fn main(args: &[String]) -> Result<()> {
@@ -57,18 +56,15 @@ fn api() -> Result<()> {
     let sqlite = measure(&binary, &scratch.path.join("sqlite"), "sqlite", None)?;
 
     let postgres = TestPostgres::from_env_or_start()?;
-    let database = format!("servos_bench_{}", std::process::id());
-    let url = postgres.create_database(&database)?;
-    let pg = measure(
-        &binary,
-        &scratch.path.join("postgres"),
-        "postgres",
-        Some(&url),
-    );
-    if let Err(err) = postgres.drop_database(&database) {
-        eprintln!("xtask: warning: could not drop {database}: {err:#}");
-    }
-    let rows = [sqlite, pg?];
+    let pg = postgres.with_scratch_database("servos_bench", |url| {
+        measure(
+            &binary,
+            &scratch.path.join("postgres"),
+            "postgres",
+            Some(url),
+        )
+    })?;
+    let rows = [sqlite, pg];
 
     println!("\nGET /api/v1/me with an API token; wrk -t2 -c32 -d10s on loopback\n");
     println!(

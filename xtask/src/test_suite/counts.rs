@@ -1,6 +1,7 @@
 //! Running `cargo test` with its output passed through, and totalling the
 //! `test result:` lines of every test binary it runs.
 
+use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 
@@ -53,33 +54,75 @@ impl Counts {
 /// Runs `cargo test`, passing its output through, and totals the results.
 /// `shown` is the command line echoed first (the real one may be very long).
 pub fn run_counting(command: &mut Command, shown: &str) -> Result<Counts> {
+    let run = run_collecting(command, shown)?;
+    if !run.succeeded {
+        bail!(
+            "cargo test failed: {} passed, {} failed",
+            run.counts.passed,
+            run.counts.failed
+        );
+    }
+    Ok(run.counts)
+}
+
+/// What one `cargo test` run printed and how it ended.
+pub struct TestRun {
+    /// The totals of its `test result:` lines.
+    pub counts: Counts,
+    /// Each test's outcome by name (`ok`, `FAILED`, `ignored`), from its
+    /// `test <name> ... <outcome>` line.
+    pub outcomes: BTreeMap<String, String>,
+    /// Whether cargo test exited successfully.
+    pub succeeded: bool,
+}
+
+/// Runs `cargo test`, passing its output through, and collects the totals
+/// and each test's outcome, whether or not it passed.
+pub fn run_collecting(command: &mut Command, shown: &str) -> Result<TestRun> {
     eprintln!("$ {shown}");
     let mut child = command
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot start cargo test")?;
     let mut counts = Counts::default();
+    let mut outcomes = BTreeMap::new();
     if let Some(stdout) = child.stdout.take() {
         for line in std::io::BufReader::new(stdout).lines() {
             let line = line.context("reading cargo test's output")?;
             println!("{line}");
             counts.add_line(&line);
+            if let Some((name, outcome)) = outcome_of(&line) {
+                outcomes.insert(name.to_owned(), outcome.to_owned());
+            }
         }
     }
     let status = child.wait().context("waiting for cargo test")?;
-    if !status.success() {
-        bail!(
-            "cargo test failed ({status}): {} passed, {} failed",
-            counts.passed,
-            counts.failed
-        );
-    }
-    Ok(counts)
+    Ok(TestRun {
+        counts,
+        outcomes,
+        succeeded: status.success(),
+    })
+}
+
+/// `test a::b ... ok` → (`a::b`, `ok`).
+fn outcome_of(line: &str) -> Option<(&str, &str)> {
+    let (name, outcome) = line.strip_prefix("test ")?.split_once(" ... ")?;
+    Some((name, outcome.trim()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Counts;
+    use super::{outcome_of, Counts};
+
+    #[test]
+    fn reads_each_tests_outcome() {
+        assert_eq!(
+            outcome_of("test hostile::a::sqlite ... ok"),
+            Some(("hostile::a::sqlite", "ok"))
+        );
+        assert_eq!(outcome_of("test b ... FAILED"), Some(("b", "FAILED")));
+        assert_eq!(outcome_of("test result: ok. 1 passed"), None);
+    }
 
     #[test]
     fn totals_every_result_line() {

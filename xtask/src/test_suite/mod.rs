@@ -1,14 +1,14 @@
 //! `cargo xtask test`: the full tier (install what the tests need, then fmt,
-//! clippy, build, the whole test suite, the API schema check and the
-//! fuzzers) and, with `--quick`, the quick tier (`quick.rs`).
+//! clippy, build, the whole test suite but the hostile scenarios, the
+//! hostile suite with the fuzzers (`hostile/`), the API schema check) and, with `--quick`, the quick tier (`quick.rs`).
 
-mod counts;
+pub mod counts;
 mod quick;
 
 use anyhow::{bail, Context, Result};
 
 use crate::pg::{TestPostgres, URL_VAR};
-use crate::{bpf, checks, cmd, debian, fuzz, schemathesis};
+use crate::{bpf, checks, cmd, debian, fuzz, hostile, schemathesis};
 use counts::run_counting;
 
 /// `cargo xtask test --quick`, or the full tier with `args` going to `cargo test`.
@@ -44,6 +44,8 @@ fn full(cargo_test_args: &[String]) -> Result<()> {
         needed.extend(debian::BROWSER);
         // The API schema check (schemathesis in a virtualenv, curl for setup).
         needed.extend(schemathesis::REQUIREMENTS);
+        // The hostile suite's bounded load.
+        needed.push(debian::WRK);
         debian::ensure(&needed)
     })?;
     step(
@@ -61,32 +63,41 @@ fn full(cargo_test_args: &[String]) -> Result<()> {
         "start PostgreSQL for the tests",
         TestPostgres::from_env_or_start,
     )?;
-    let tested = step("test", || {
+    let mut counts = step("test", || {
         let mut command = cmd::cargo();
         command
             .args(["test", "--workspace"])
             .args(cmd::locked_flag())
-            .args(cargo_test_args)
-            .env(URL_VAR, postgres.url());
+            .args(cargo_test_args);
+        if cargo_test_args.is_empty() {
+            // The hostile suite runs these below.
+            command.arg("--");
+            for scenario in hostile::SCENARIOS {
+                command.args(["--skip", scenario]);
+            }
+        }
+        command.env(URL_VAR, postgres.url());
         let shown = cmd::display(&command);
         run_counting(&mut command, &shown)
-    });
+    })?;
+
+    if cargo_test_args.is_empty() {
+        step("install what fuzzing needs", fuzz::install)?;
+        let hostile = step(
+            &format!("the hostile suite, fuzzing {fuzz_seconds}s per target"),
+            || hostile::run(fuzz_seconds, &postgres),
+        )?;
+        counts.add(&hostile);
+    } else {
+        eprintln!("\nxtask: the hostile suite skipped (test arguments were given)");
+    }
     drop(postgres);
-    let counts = tested?;
 
     step(
         "check the API against its OpenAPI document (schemathesis)",
         schemathesis::check_built,
     )?;
 
-    if fuzz_seconds == 0 {
-        eprintln!("\nxtask: fuzzing skipped ({}=0)", fuzz::SECONDS_VAR);
-    } else {
-        step("install what fuzzing needs", fuzz::install)?;
-        step(&format!("fuzz, {fuzz_seconds}s per target"), || {
-            fuzz::run_all(fuzz_seconds)
-        })?;
-    }
     eprintln!("xtask: all checks passed");
     // The closing line CI reads: the totals over every test binary.
     println!("xtask: {} passed, {} failed", counts.passed, counts.failed);
