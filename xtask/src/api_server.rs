@@ -218,6 +218,18 @@ impl ApiServer {
         std::net::SocketAddr::new(self.ip, self.port)
     }
 
+    /// Pins every thread of the process to CPU `cpu` (`taskset`), so a
+    /// benchmark measures what one core does.
+    pub fn pin_to_cpu(&self, cpu: u32) -> Result<()> {
+        cmd::run_quiet(Command::new("taskset").args([
+            "--all-tasks",
+            "--cpu-list",
+            "--pid",
+            &cpu.to_string(),
+            &self.child.id().to_string(),
+        ]))
+    }
+
     /// The process's peak resident memory (`VmHWM`) in KiB.
     pub fn peak_rss_kib(&self) -> Result<u64> {
         let path = format!("/proc/{}/status", self.child.id());

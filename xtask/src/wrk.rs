@@ -55,6 +55,8 @@ pub struct Load<'a> {
     /// Counts answers by class, at some cost in throughput (every answer
     /// goes through Lua).
     pub count_statuses: bool,
+    /// A header given a value of its own in every request (a delivery id).
+    pub fresh_header: Option<&'a str>,
 }
 
 /// Runs `wrk -t2 -c32 -d10s --latency` against `url` with a bearer token.
@@ -69,6 +71,7 @@ pub fn run(url: &str, bearer_token: &str, scratch: &Path) -> Result<Measurement>
             connections: 32,
             seconds: 10,
             count_statuses: false,
+            fresh_header: None,
         },
         scratch,
     )
@@ -115,17 +118,36 @@ fn lua_script(load: &Load<'_>) -> String {
     if let Some(body) = load.body {
         script.push_str(&format!("wrk.body = {}\n", lua_string(body)));
     }
+    script.push_str(THREADS);
+    if let Some(name) = load.fresh_header {
+        script.push_str(&format!(
+            "local sent = 0\n\
+             request = function()\n\
+             \x20 sent = sent + 1\n\
+             \x20 wrk.headers[{}] = string.format(\"wrk-%d-%d\", id, sent)\n\
+             \x20 return wrk.format()\n\
+             end\n",
+            lua_string(name)
+        ));
+    }
     if load.count_statuses {
         script.push_str(STATUS_COUNTER);
     }
     script
 }
 
+/// Numbers each thread (its global `id`) and keeps them for `done`.
+const THREADS: &str = r#"
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("id", #threads)
+end
+"#;
+
 /// Counts answers by class in each thread and prints the sums in one line
 /// `statuses: <success> <limited> <server error> <other>`.
 const STATUS_COUNTER: &str = r#"
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
 function init(args) success, limited, server_error, other = 0, 0, 0, 0 end
 function response(status, headers, body)
   if status < 400 then success = success + 1

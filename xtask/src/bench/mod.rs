@@ -3,7 +3,8 @@
 //! PostgreSQL; `cargo xtask bench vault` and `cargo xtask bench ui`: see
 //! `example.rs`; `cargo xtask bench ssh`: see `ssh.rs`; `cargo xtask bench
 //! deploy`: see `deploy.rs`; `cargo xtask bench classifier`: see
-//! `classifier.rs`; `cargo xtask bench mesh`: see `mesh/mod.rs`.
+//! `classifier.rs`; `cargo xtask bench mesh`: see `mesh/mod.rs`; `cargo xtask
+//! bench webhooks`: see `webhooks.rs`.
 //!
 //! The server inherits xtask's environment, so settings such as the rate
 //! limit can be raised for a run by exporting them before `cargo xtask bench api`.
@@ -14,6 +15,7 @@ mod example;
 mod lab_api;
 mod mesh;
 mod ssh;
+mod webhooks;
 
 use std::path::Path;
 
@@ -34,7 +36,8 @@ pub fn main(args: &[String]) -> Result<()> {
         [name] if name == "deploy" => deploy::run(),
         [name] if name == "classifier" => classifier::run(),
         [name, rest @ ..] if name == "mesh" => mesh::run(rest),
-        _ => bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy|classifier|mesh"),
+        [name] if name == "webhooks" => webhooks::run(),
+        _ => bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy|classifier|mesh|webhooks"),
     }
 }
 

@@ -116,6 +116,7 @@ fn on_backend(
         connections: 32,
         seconds: LOAD_SECONDS,
         count_statuses: true,
+        fresh_header: None,
     };
     let login_body = admin_login().to_string();
     let login = Load {
@@ -126,6 +127,7 @@ fn on_backend(
         connections: 8,
         seconds: LOAD_SECONDS,
         count_statuses: true,
+        fresh_header: None,
     };
     let results = vec![
         under_probes(&server, &read, scratch, backend, "GET /api/v1/me", |s| {
