@@ -87,6 +87,10 @@ fn webhook(server: &ApiServer, token: &str) -> Result<(String, String)> {
         "image": "registry.example.com/bench/web:1",
         "server_ids": [],
         "container_port": 8080,
+        "health_check": {"http": {"path": "/"}, "interval_secs": 15, "timeout_secs": 3, "retries": 4},
+        "restart_policy": "always",
+        "limits": {},
+        "labels": {},
     });
     let id = Request::post_json(format!("{origin}/api/v1/apps"), &app)
         .header(format!("Authorization: Bearer {token}"))
