@@ -515,7 +515,16 @@ async fn the_ui_works_in_a_browser(backend: Backend) {
     assert!(!csv.contains(&env_value) && !csv.contains(&new_env_value));
 
     // The deployment and its rollback, in the CSV of deployment entries.
-    std::fs::remove_dir_all(&downloads).expect("clear the downloads");
+    // Chromium may still be finishing the last download's files: retry
+    // until the folder is gone.
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    while let Err(e) = std::fs::remove_dir_all(&downloads) {
+        assert!(
+            e.kind() == std::io::ErrorKind::DirectoryNotEmpty && Instant::now() < deadline,
+            "clear the downloads: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     std::fs::create_dir_all(&downloads).expect("download dir");
     ui.fill("#action", "").await;
     ui.find("#target_type")
