@@ -118,6 +118,7 @@ async fn run_server(state: AppState, url: &str) -> anyhow::Result<()> {
     // bodies and later heads by `request_body` and the connection watchdog.
     let http = config.http;
     let on_connect = crate::http::connections::on_connect(&state);
+    let state_for_health = state.clone();
     let server = actix_web::HttpServer::new(move || app(state.clone()))
         .on_connect(on_connect)
         .client_request_timeout(http.request_timeout)
@@ -130,7 +131,14 @@ async fn run_server(state: AppState, url: &str) -> anyhow::Result<()> {
     }
     .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!("ServOS API listening on {url}");
-    server.run().await.context("HTTP server failed")
+    let Some(address) = config.health_listen else {
+        return server.run().await.context("HTTP server failed");
+    };
+    let health = crate::http::health_listener::bind(state_for_health, address)
+        .with_context(|| format!("cannot listen on {address} (SERVOS_HEALTH_LISTEN)"))?;
+    tracing::info!("health probes also answered at http://{address}/healthz and /readyz");
+    tokio::try_join!(server.run(), health).context("HTTP server failed")?;
+    Ok(())
 }
 
 /// Raises the soft limit on open files to the hard one (which systemd's

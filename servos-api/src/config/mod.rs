@@ -33,6 +33,11 @@ pub struct Settings {
     /// Address to listen on, host:port.
     #[arg(long, env = "SERVOS_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
+    /// A second address, plain HTTP, that answers only `/healthz` and
+    /// `/readyz`, with a listener and a worker of its own: a monitor there
+    /// never queues behind the clients of the main address.
+    #[arg(long, env = "SERVOS_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
     /// PEM certificate chain; with `--tls-key`, the API serves HTTPS itself.
     #[arg(long, env = "SERVOS_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -148,6 +153,7 @@ impl Default for Settings {
             data_dir: PathBuf::from(defaults::DATA_DIR),
             database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            health_listen: None,
             tls_cert: None,
             tls_key: None,
             public_url: None,
@@ -242,6 +248,8 @@ pub struct Config {
     pub database: DatabaseTarget,
     /// Listen address.
     pub listen: SocketAddr,
+    /// The health probes' own address, when set.
+    pub health_listen: Option<SocketAddr>,
     /// HTTPS, when served directly.
     pub tls: Option<TlsFiles>,
     /// `scheme://host[:port]` of `SERVOS_PUBLIC_URL`.
@@ -317,6 +325,7 @@ impl Config {
             database: DatabaseTarget::from_env(s.database_url.as_deref(), &s.data_dir),
             data_dir: s.data_dir.clone(),
             listen: s.listen,
+            health_listen: s.health_listen,
             tls: match (&s.tls_cert, &s.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles {
                     cert: cert.clone(),

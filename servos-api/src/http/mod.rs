@@ -7,6 +7,7 @@ pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod health_listener;
 pub mod json;
 pub mod openapi;
 pub mod origin_check;

@@ -12,7 +12,13 @@ use crate::store;
 /// The paths of the health probes. A `GET` of one is exempt from the
 /// per-IP request budget and connection cap, so that a monitor polling them
 /// is never refused, however busy its address is.
-pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+pub const PROBES: [&str; 2] = [HEALTHZ, READYZ];
+
+/// The liveness probe's path.
+pub const HEALTHZ: &str = "/healthz";
+
+/// The readiness probe's path.
+pub const READYZ: &str = "/readyz";
 
 /// True for a health probe: `GET` of one of [`PROBES`].
 pub fn is_probe(method: &Method, path: &str) -> bool {

@@ -1,6 +1,7 @@
 //! The real binary against slow and hostile clients: 2,000 connections that
 //! send their headers and stall, from one address and from many behind a
-//! trusted proxy, while every `/healthz` probe answers (within 1 s) and
+//! trusted proxy, while every `/healthz` probe answers (within 1 s), on the
+//! main address and on the health listener (`SERVOS_HEALTH_LISTEN`), and
 //! every stalled connection is closed in time; a later request on a kept-alive
 //! connection that stalls in its head, which actix-web alone leaves open;
 //! bodies too large without a length.
@@ -19,7 +20,7 @@ use crate::both_backends;
 use crate::client::scratch_dir;
 use crate::harness::{random_master_key, Backend, TestDb};
 use crate::hostile::report::{test_name, Scenario};
-use crate::process::{Env, Server};
+use crate::process::{free_port, Env, Server};
 
 /// Connections each flood opens.
 const FLOOD: usize = 2_000;
@@ -63,15 +64,19 @@ fn raise_open_files_limit() {
     });
 }
 
-/// A server whose clients at 127.0.0.1 are a trusted proxy.
-async fn start(db: &TestDb, scratch: &std::path::Path, name: &str) -> Server {
+/// A server whose clients at 127.0.0.1 are a trusted proxy, and the
+/// address of its health listener.
+async fn start(db: &TestDb, scratch: &std::path::Path, name: &str) -> (Server, SocketAddr) {
+    let health = SocketAddr::new(PROXY, free_port());
     let env = Env::for_db(db, &random_master_key())
         .with_var(
             "SERVOS_REQUEST_TIMEOUT_SECS",
             &REQUEST_TIMEOUT.as_secs().to_string(),
         )
-        .with_var("SERVOS_TRUSTED_PROXIES", &PROXY.to_string());
-    Server::start(&env, &scratch.join(format!("{name}.log"))).await
+        .with_var("SERVOS_TRUSTED_PROXIES", &PROXY.to_string())
+        .with_var("SERVOS_HEALTH_LISTEN", &health.to_string());
+    let server = Server::start(&env, &scratch.join(format!("{name}.log"))).await;
+    (server, health)
 }
 
 fn address_of(server: &Server) -> SocketAddr {
@@ -228,20 +233,38 @@ async fn probe(to: SocketAddr, from: IpAddr, forwarded: Option<&str>) -> Result<
         .unwrap_or_else(|_| Err("no answer within 2 s".into()))
 }
 
+/// The status of `GET path` sent from `from` to `to`.
+async fn get(from: IpAddr, to: SocketAddr, path: &str, forwarded: Option<&str>) -> Option<u16> {
+    let mut stream = connect_from(from, to).await.expect("connect");
+    let forwarded = forwarded.map_or(String::new(), |ip| format!("X-Forwarded-For: {ip}\r\n"));
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n{forwarded}\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    status_of(&answer)
+}
+
 /// What a flood left: each stalled connection's end and every probe.
 struct Flood {
     stalled: Vec<Stalled>,
+    /// Probes of the flooded address.
     probes: Vec<Probe>,
+    /// Probes of the health listener.
+    listener_probes: Vec<Probe>,
 }
 
 /// Opens one stalled connection per `(source, forwarded address)` at once,
-/// while a monitor at `monitor` probes, and waits until all are closed.
+/// while a monitor at `monitor` probes the flooded address and another the
+/// health listener at `health`, and waits until all are closed.
 async fn flood(
     to: SocketAddr,
+    health: SocketAddr,
     attackers: Vec<(IpAddr, Option<String>)>,
     monitor: (IpAddr, Option<String>),
 ) -> Flood {
     let monitor = Monitor::start(to, monitor.0, monitor.1);
+    let listener_monitor = Monitor::start(health, PROXY, None);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let tasks: Vec<_> = attackers
         .into_iter()
@@ -259,28 +282,65 @@ async fn flood(
     Flood {
         stalled,
         probes: monitor.finish(),
+        listener_probes: listener_monitor.finish(),
     }
 }
 
-/// The acceptance checks of one flood; prints its numbers and records
-/// them in `scenario`.
-fn check(label: &str, flood: &Flood, scenario: &mut Scenario) {
-    let probes = &flood.probes;
+/// Asserts every probe answered 200 within [`PROBE_BOUND`], throughout
+/// the flood, and records their latencies as `{label}: {what}`.
+fn check_probes(label: &str, what: &str, probes: &[Probe], scenario: &mut Scenario) {
     let bad: Vec<&Probe> = probes
         .iter()
         .filter(|p| p.took >= PROBE_BOUND || p.status != Ok(200))
         .collect();
     assert!(
         bad.is_empty(),
-        "{label}: {} of {} /healthz probes failed or took {PROBE_BOUND:?} or more: {bad:?}",
+        "{label}: {} of {} {what} failed or took {PROBE_BOUND:?} or more: {bad:?}",
         bad.len(),
         probes.len()
     );
     let lasted = probes.last().map_or(Duration::ZERO, |p| p.at);
     assert!(
         lasted >= REQUEST_TIMEOUT && probes.len() >= 20,
-        "{label}: the monitor probed {} times over {lasted:?}, not throughout",
+        "{label}: {what}: {} over {lasted:?}, not throughout",
         probes.len()
+    );
+    let mut latencies: Vec<Duration> = probes.iter().map(|p| p.took).collect();
+    latencies.sort();
+    let fastest = latencies.first().copied().unwrap_or_default();
+    let worst = latencies.last().copied().unwrap_or_default();
+    let p99 = latencies
+        .get(latencies.len().saturating_sub(1) * 99 / 100)
+        .copied()
+        .unwrap_or_default();
+    let slow = latencies
+        .iter()
+        .filter(|took| **took >= Duration::from_millis(100))
+        .count();
+    scenario.figure(
+        &format!("{label}: {what}"),
+        format!(
+            "{} over {lasted:.1?}, all 200; {fastest:.1?} to {worst:.1?}, p99 {p99:.1?}, \
+             {slow} took 100 ms or more",
+            probes.len(),
+        ),
+    );
+    eprintln!(
+        "{label}: {} {what} over {lasted:?}, {fastest:?} to {worst:?}, p99 {p99:?}, \
+         {slow} took 100 ms or more",
+        probes.len()
+    );
+}
+
+/// The acceptance checks of one flood; prints its numbers and records
+/// them in `scenario`.
+fn check(label: &str, flood: &Flood, scenario: &mut Scenario) {
+    check_probes(label, "/healthz probes", &flood.probes, scenario);
+    check_probes(
+        label,
+        "/healthz probes of the health listener",
+        &flood.listener_probes,
+        scenario,
     );
     let failed: Vec<&Stalled> = flood
         .stalled
@@ -335,29 +395,9 @@ fn check(label: &str, flood: &Flood, scenario: &mut Scenario) {
         .filter_map(|s| s.closed_after)
         .max()
         .unwrap_or_default();
-    let fastest = probes.iter().map(|p| p.took).min().unwrap_or_default();
-    let worst = probes.iter().map(|p| p.took).max().unwrap_or_default();
     let (held, refused) = per_client
         .values()
         .fold((0, 0), |(h, r), (held, refused)| (h + held, r + refused));
-    let mut latencies: Vec<Duration> = probes.iter().map(|p| p.took).collect();
-    latencies.sort();
-    let p99 = latencies
-        .get(latencies.len().saturating_sub(1) * 99 / 100)
-        .copied()
-        .unwrap_or_default();
-    scenario.figure(
-        &format!("{label}: /healthz probes"),
-        format!(
-            "{} over {lasted:.1?}, all 200; {fastest:.1?} to {worst:.1?}, p99 {p99:.1?}, \
-             {} took 100 ms or more",
-            probes.len(),
-            latencies
-                .iter()
-                .filter(|took| **took >= Duration::from_millis(100))
-                .count()
-        ),
-    );
     scenario.figure(
         &format!("{label}: stalled connections"),
         format!(
@@ -366,11 +406,9 @@ fn check(label: &str, flood: &Flood, scenario: &mut Scenario) {
         ),
     );
     eprintln!(
-        "{label}: {} probes of /healthz over {lasted:?}, {fastest:?} to {worst:?}; \
-         {FLOOD} stalled connections from {} addresses: {held} held and answered 408, \
+        "{label}: {FLOOD} stalled connections from {} addresses: {held} held and answered 408, \
          the last closed {slowest:?} after its headers (limit {REQUEST_TIMEOUT:?}), \
          {refused} refused with 429, the last closed after {slowest_refused:?}",
-        probes.len(),
         per_client.len()
     );
 }
@@ -384,20 +422,20 @@ async fn stalled_connections_leave_health_answering(backend: Backend) {
         ),
         "2,000 connections that send a login request's headers and stall, \
          first from one address, then from 25 addresses behind a trusted proxy",
-        "every /healthz probe (every 50 ms, from an attacking address) answers 200 \
-         within 1 s; each stalled connection answered 408 and closed within the \
+        "every /healthz probe (every 50 ms, from an attacking address, and of the \
+         health listener) answers 200 within 1 s; each stalled connection answered 408 and closed within the \
          request time limit, or refused 429 beyond the per-address cap; both kinds \
          of client served again afterwards",
     );
     raise_open_files_limit();
     let db = TestDb::new(backend);
     let scratch = scratch_dir();
-    let server = start(&db, scratch.path(), "flood").await;
+    let (server, health) = start(&db, scratch.path(), "flood").await;
     let to = address_of(&server);
 
     // 2,000 from one address, which the monitor shares.
     let attackers = vec![(DIRECT, None); FLOOD];
-    let one = flood(to, attackers, (DIRECT, None)).await;
+    let one = flood(to, health, attackers, (DIRECT, None)).await;
     check("one address", &one, &mut scenario);
 
     // 2,000 behind the trusted proxy, from 25 forwarded addresses; the
@@ -405,22 +443,20 @@ async fn stalled_connections_leave_health_answering(backend: Backend) {
     let attackers = (0..FLOOD)
         .map(|i| (PROXY, Some(format!("203.0.113.{}", i % 25 + 1))))
         .collect();
-    let many = flood(to, attackers, (PROXY, Some("203.0.113.1".into()))).await;
+    let many = flood(to, health, attackers, (PROXY, Some("203.0.113.1".into()))).await;
     check("25 addresses behind a proxy", &many, &mut scenario);
 
     // Every slot was given back: both kinds of client are served again.
     for (from, forwarded) in [(DIRECT, None), (PROXY, Some("203.0.113.1"))] {
-        let mut stream = connect_from(from, to)
-            .await
-            .expect("connect after the flood");
-        let forwarded = forwarded.map_or(String::new(), |ip| format!("X-Forwarded-For: {ip}\r\n"));
-        let request =
-            format!("GET /login HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n{forwarded}\r\n");
-        stream.write_all(request.as_bytes()).await.expect("send");
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.expect("read");
-        assert_eq!(status_of(&answer), Some(200), "{from} after the flood");
+        assert_eq!(
+            get(from, to, "/login", forwarded).await,
+            Some(200),
+            "{from} after the flood"
+        );
     }
+    // The health listener answers the probes and nothing else.
+    assert_eq!(get(PROXY, health, "/readyz", None).await, Some(200));
+    assert_eq!(get(PROXY, health, "/api/v1/me", None).await, Some(404));
     let output = server.stop();
     assert!(!output.contains("panic"), "the server panicked:\n{output}");
 }
@@ -467,7 +503,7 @@ async fn oversize_bodies_without_a_length_answer_413(backend: Backend) {
     );
     let db = TestDb::new(backend);
     let scratch = scratch_dir();
-    let server = start(&db, scratch.path(), "chunked").await;
+    let (server, _) = start(&db, scratch.path(), "chunked").await;
     let to = address_of(&server);
     let origin = format!("http://{to}");
     let big = vec![b'a'; 200 * 1024];
@@ -517,7 +553,7 @@ async fn a_later_request_that_stalls_in_its_head_is_closed(backend: Backend) {
     );
     let db = TestDb::new(backend);
     let scratch = scratch_dir();
-    let server = start(&db, scratch.path(), "keepalive").await;
+    let (server, _) = start(&db, scratch.path(), "keepalive").await;
     let to = address_of(&server);
     let mut stream = connect_from(DIRECT, to).await.expect("connect");
     // A first request answered on a kept-alive connection, then the first
