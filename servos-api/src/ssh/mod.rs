@@ -7,6 +7,7 @@
 
 pub mod host_key;
 pub mod key;
+pub mod pipe;
 pub mod remote_file;
 pub mod shell;
 pub mod tunnel_http;
@@ -255,7 +256,19 @@ impl Session {
         stdin: Option<&[u8]>,
         on_output: impl FnMut(Stream, &[u8]),
     ) -> Result<Option<u32>, SshError> {
-        let limit = self.timeouts.command;
+        self.run_streaming_within(self.timeouts.command, command, stdin, on_output)
+            .await
+    }
+
+    /// [`Session::run_streaming`] with a time limit of its own, for
+    /// commands that take longer than most (builds).
+    pub async fn run_streaming_within(
+        &self,
+        limit: Duration,
+        command: &str,
+        stdin: Option<&[u8]>,
+        on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<Option<u32>, SshError> {
         tokio::time::timeout(limit, self.run_unbounded(command, stdin, on_output))
             .await
             .map_err(|_| SshError::Timeout("command", limit))?
