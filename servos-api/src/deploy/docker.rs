@@ -12,6 +12,8 @@ use crate::apps::validate::{Limits, RestartPolicy};
 use crate::ssh::shell::quote;
 use crate::ssh::{Output, Session, SshError};
 
+use super::plan::RegistryLogin;
+use super::remote::{self, SECRETS_DIR};
 use super::timings::{self, Phase};
 use super::StepError;
 
@@ -31,6 +33,45 @@ pub async fn run(
     stdin: Option<&[u8]>,
 ) -> Result<Output, SshError> {
     timings::timed(Phase::Docker, session.run(command, stdin)).await
+}
+
+/// Logs in to the registry of `login` with a private `DOCKER_CONFIG`
+/// folder `config` (made 0700 under the secrets folder); the password goes
+/// to `docker login`'s input. Pair with [`logout`], whatever happens between.
+pub async fn login(
+    session: &Session,
+    login: &RegistryLogin,
+    config: &str,
+) -> Result<(), StepError> {
+    session.ensure_private_dir(SECRETS_DIR).await?;
+    session.ensure_private_dir(config).await?;
+    run(
+        session,
+        &format!(
+            "DOCKER_CONFIG={config} docker login --username {} --password-stdin {}",
+            quote(&login.username),
+            quote(&login.host)
+        ),
+        Some(login.password.expose().as_bytes()),
+    )
+    .await?
+    .success("docker login")?;
+    Ok(())
+}
+
+/// Logs out of the registry of `login` and removes `config`.
+pub async fn logout(
+    session: &Session,
+    login: &RegistryLogin,
+    config: &str,
+) -> Result<(), StepError> {
+    let logout = format!(
+        "DOCKER_CONFIG={config} docker logout {} >/dev/null 2>&1",
+        quote(&login.host)
+    );
+    let _ = run(session, &logout, None).await;
+    remote::remove_dir(session, config).await?;
+    Ok(())
 }
 
 /// How Docker says that a write found no room.

@@ -115,3 +115,17 @@ pub async fn stream(
 ) -> Result<impl Stream<Item = Result<Bytes, ServiceError>>, ServiceError> {
     joblog::stream(state, DeploymentLog(id), after).await
 }
+
+/// Cuts `text` to at most `max` bytes (at a character boundary) and marks
+/// the cut with `…`; shorter text is left as it is.
+pub fn clip(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let cut = (0..=max)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    text.truncate(cut);
+    text.push('…');
+}

@@ -34,7 +34,6 @@ use super::retire::{remove_container, retire_old};
 use super::timings::{self, Phase, Spent};
 use super::StepError;
 use crate::config::DeploySettings;
-use crate::ssh::shell::quote;
 
 /// How one server ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,21 +311,9 @@ async fn pull(
         Some(login) => {
             job.say(format!("logging in to {} and pulling {image}", login.host))
                 .await;
-            session.ensure_private_dir(SECRETS_DIR).await?;
-            session.ensure_private_dir(&paths.docker_config).await?;
             let config = &paths.docker_config;
             let result = async {
-                docker::run(
-                    session,
-                    &format!(
-                        "DOCKER_CONFIG={config} docker login --username {} --password-stdin {}",
-                        quote(&login.username),
-                        quote(&login.host)
-                    ),
-                    Some(login.password.expose().as_bytes()),
-                )
-                .await?
-                .success("docker login")?;
+                docker::login(session, login, config).await?;
                 docker::run(
                     session,
                     &format!("DOCKER_CONFIG={config} docker pull -q {image}"),
@@ -338,12 +325,7 @@ async fn pull(
                 Ok::<(), StepError>(())
             }
             .await;
-            let logout = format!(
-                "DOCKER_CONFIG={config} docker logout {} >/dev/null 2>&1",
-                quote(&login.host)
-            );
-            let _ = docker::run(session, &logout, None).await;
-            remote::remove_dir(session, config).await?;
+            docker::logout(session, login, config).await?;
             result
         }
         None => {
