@@ -99,6 +99,10 @@ pub struct Settings {
     /// after that.
     #[arg(long, env = "SERVOS_DEPLOY_LEASE_SECS", default_value_t = defaults::DEPLOY_LEASE_SECS)]
     pub deploy_lease_secs: u64,
+    /// Seconds a build may take on its builder (fetch and `docker build`),
+    /// and again its delivery to the run servers.
+    #[arg(long, env = "SERVOS_BUILD_TIMEOUT_SECS", default_value_t = defaults::BUILD_TIMEOUT_SECS)]
+    pub build_timeout_secs: u64,
     /// Seconds the old container may take to finish its requests once the
     /// proxy sends new ones to its successor.
     #[arg(long, env = "SERVOS_DEPLOY_DRAIN_SECS", default_value_t = defaults::DEPLOY_DRAIN_SECS)]
@@ -171,6 +175,7 @@ impl Default for Settings {
             deploy_workers: defaults::DEPLOY_WORKERS,
             deploy_server_parallelism: defaults::DEPLOY_SERVER_PARALLELISM,
             deploy_lease_secs: defaults::DEPLOY_LEASE_SECS,
+            build_timeout_secs: defaults::BUILD_TIMEOUT_SECS,
             deploy_drain_secs: defaults::DEPLOY_DRAIN_SECS,
             deploy_stop_grace_secs: defaults::DEPLOY_STOP_GRACE_SECS,
             deploy_ports: defaults::DEPLOY_PORTS,
@@ -224,6 +229,8 @@ pub struct DeploySettings {
     pub max_attempts: i32,
     /// The loopback ports of a server that containers are published on.
     pub host_ports: RangeInclusive<u16>,
+    /// How long a build may take, and again its delivery.
+    pub build_timeout: Duration,
 }
 
 /// How long clients may take and how many connections they may hold.
@@ -376,6 +383,11 @@ impl Config {
                 proxy_tls: s.proxy_tls,
                 max_attempts: defaults::DEPLOY_MAX_ATTEMPTS,
                 host_ports: s.deploy_ports.ports(),
+                build_timeout: Duration::from_secs(at_least(
+                    "SERVOS_BUILD_TIMEOUT_SECS",
+                    s.build_timeout_secs,
+                    1,
+                )?),
             },
             mesh: MeshSettings {
                 cidr: s.mesh_cidr,

@@ -19,9 +19,10 @@ use crate::store::deployment_targets::{self, TargetRow};
 use crate::store::deployments::DeploymentRow;
 use crate::store::ids::ServerId;
 use crate::store::servers::{self, ServerRow};
-use crate::store::{mesh_nodes, registries, DbConn};
+use crate::store::{builds, mesh_nodes, registries, DbConn};
 
 use super::mesh_net::{MeshPlan, MeshSpot};
+use crate::build::BuildPlan;
 
 /// Where file secrets appear inside the container.
 pub const CONTAINER_SECRETS_DIR: &str = "/run/secrets";
@@ -60,6 +61,8 @@ pub struct Plan {
     pub pinned_images: HashMap<ServerId, String>,
     /// For an application on the mesh: where its containers go.
     pub mesh: Option<MeshPlan>,
+    /// For a deployment of a commit of an application built from git: its build.
+    pub build: Option<BuildPlan>,
 }
 
 impl Plan {
@@ -154,6 +157,16 @@ pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, S
                 }
             }
             let mesh = mesh_plan(conn, cidr, &app, &targets, &servers_by_id)?;
+            let build = match builds::of_deployment(conn, &deployment.id)? {
+                Some(row) => Some(crate::build::plan::load(
+                    conn,
+                    vault.keyring(),
+                    &app,
+                    &row.commit_sha,
+                    &row.image,
+                )?),
+                None => None,
+            };
             let route = Route::new(
                 app.id.as_str(),
                 &app.spec.name,
@@ -171,6 +184,7 @@ pub async fn load(state: &AppState, deployment: DeploymentRow) -> Result<Plan, S
                 targets,
                 pinned_images,
                 mesh,
+                build,
             })
         })
         .await

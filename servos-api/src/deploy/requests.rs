@@ -11,12 +11,13 @@ use crate::audit::target::TargetType;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::error::ServiceError;
 use crate::state::AppState;
+use crate::store::builds::{self, BuildRow};
 use crate::store::deployment_logs::{self, LogRow};
 use crate::store::deployment_targets::{self as targets, TargetRow};
 use crate::store::deployments::{self, DeploymentFilter, DeploymentRow};
 use crate::store::ids::{AppId, DeploymentId, TargetId};
 use crate::store::states::{DeploymentState, TargetState};
-use crate::store::{self, DbConn};
+use crate::store::{self, registries, DbConn};
 
 /// Audit target type of deployments.
 const TARGET: TargetType = TargetType::Deployment;
@@ -28,6 +29,8 @@ pub struct Deployment {
     pub row: DeploymentRow,
     /// One entry per server.
     pub targets: Vec<TargetRow>,
+    /// For an application built from git: the commit it builds.
+    pub source_commit: Option<String>,
 }
 
 /// Stores a queued deployment of `app` with one pending target per
@@ -38,6 +41,7 @@ fn enqueue(
     image: String,
     env_version: i64,
     rollback_of: Option<DeploymentId>,
+    source_commit: Option<String>,
     actor: &Actor,
 ) -> Result<Deployment, ServiceError> {
     if app.spec.server_ids.is_empty() {
@@ -65,6 +69,18 @@ fn enqueue(
         finished_at: None,
     };
     deployments::insert(conn, &row)?;
+    if let Some(commit) = &source_commit {
+        builds::insert(
+            conn,
+            &BuildRow {
+                deployment_id: row.id.clone(),
+                app_id: app.id.clone(),
+                commit_sha: commit.clone(),
+                image: row.image.clone(),
+                created_at: now,
+            },
+        )?;
+    }
     let mut rows = Vec::with_capacity(app.spec.server_ids.len());
     for server_id in &app.spec.server_ids {
         let target = TargetRow {
@@ -89,10 +105,16 @@ fn enqueue(
             "rollback to deployment {source} requested by {}: image {}, environment version {}",
             row.requested_by, row.image, row.env_version
         ),
-        None => format!(
-            "requested by {}: image {}, environment version {}",
-            row.requested_by, row.image, row.env_version
-        ),
+        None => match &source_commit {
+            Some(commit) => format!(
+                "requested by {}: build of commit {commit} into image {}, environment version {}",
+                row.requested_by, row.image, row.env_version
+            ),
+            None => format!(
+                "requested by {}: image {}, environment version {}",
+                row.requested_by, row.image, row.env_version
+            ),
+        },
     };
     deployment_logs::append(
         conn,
@@ -104,19 +126,33 @@ fn enqueue(
             text,
         },
     )?;
-    Ok(Deployment { row, targets: rows })
+    Ok(Deployment {
+        row,
+        targets: rows,
+        source_commit,
+    })
 }
 
-/// Queues a deployment of the application's current image and environment.
+/// Queues a deployment of the application's current image and
+/// environment; for an application built from git, a build and deployment
+/// of its branch's head commit, asked of its builder first.
 pub async fn deploy(
     state: &AppState,
     origin: Origin,
     caller: Principal,
     app_id: AppId,
 ) -> Result<Deployment, ServiceError> {
+    let app = {
+        let app_id = app_id.clone();
+        state.db(move |conn| apps::load(conn, &app_id)).await?
+    };
+    let commit = match app.spec.git {
+        Some(_) => Some(crate::build::resolve::head_commit(state, &app).await?),
+        None => None,
+    };
     let queued = state
         .audited(origin, move |conn| {
-            queue_current(conn, &app_id, caller.actor())
+            queue_current(conn, &app_id, caller.actor(), commit.as_deref())
         })
         .await?;
     state.deploy_signals.job_queued();
@@ -124,31 +160,54 @@ pub async fn deploy(
 }
 
 /// Inside a write transaction: queues a deployment of the application's
-/// current image and environment requested by `actor`, and returns it with
-/// its audit entry for the caller to append. Call
+/// current image and environment requested by `actor` (for an application
+/// built from git, a build of `commit` and its deployment), and returns it
+/// with its audit entry for the caller to append. Call
 /// `deploy_signals.job_queued()` once the transaction committed.
 pub fn queue_current(
     conn: &mut DbConn,
     app_id: &AppId,
     actor: Actor,
+    commit: Option<&str>,
 ) -> Result<(Deployment, AuditEvent), ServiceError> {
     let app = apps::load(conn, app_id)?;
-    let image = app.spec.image.as_ref().ok_or_else(|| {
-        ServiceError::conflict_on(
-            "image",
-            "the application is built from git and has no image yet; builds come later",
-        )
-    })?;
+    let (image, source_commit) = match (&app.spec.image, &app.spec.git, commit) {
+        (Some(image), _, _) => (image.as_str().to_owned(), None),
+        (None, Some(_), Some(commit)) if crate::build::git::is_commit(commit) => {
+            let registry = match &app.spec.registry_id {
+                Some(id) => Some(registries::find_live(conn, id)?.ok_or_else(|| {
+                    ServiceError::conflict("the application's registry credential was deleted")
+                })?),
+                None => None,
+            };
+            let host = registry.as_ref().map(|r| r.host.as_str());
+            (
+                crate::build::image::name(host, app.id.as_str(), commit),
+                Some(commit.to_owned()),
+            )
+        }
+        _ => {
+            return Err(ServiceError::conflict_on(
+                "image",
+                "the application has no image and no commit to build one from",
+            ))
+        }
+    };
     let deployment = enqueue(
         conn,
         &app,
-        image.as_str().to_owned(),
+        image,
         app.env_version,
         None,
+        source_commit,
         &actor,
     )?;
+    let mut fields = vec!["app_id", "image", "env_version"];
+    if deployment.source_commit.is_some() {
+        fields.push("source_commit");
+    }
     let event = AuditEvent::on(actor, "deployment.requested", TARGET, &deployment.row.id)
-        .with_fields(vec!["app_id", "image", "env_version"]);
+        .with_fields(fields);
     Ok((deployment, event))
 }
 
@@ -181,6 +240,7 @@ pub async fn rollback(
                 image,
                 source.env_version,
                 Some(source.id.clone()),
+                None,
                 &actor,
             )?;
             let event = AuditEvent::on(
@@ -241,7 +301,12 @@ pub async fn cancel(
 fn load(conn: &mut DbConn, id: &DeploymentId) -> Result<Deployment, ServiceError> {
     let row = deployments::find(conn, id)?.ok_or(ServiceError::NotFound)?;
     let targets = targets::of_deployment(conn, id)?;
-    Ok(Deployment { row, targets })
+    let source_commit = builds::of_deployment(conn, id)?.map(|b| b.commit_sha);
+    Ok(Deployment {
+        row,
+        targets,
+        source_commit,
+    })
 }
 
 /// One deployment with its servers.

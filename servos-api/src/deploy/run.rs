@@ -30,7 +30,9 @@ use super::events::LogWriter;
 use super::flags::JobFlags;
 use super::plan::{self, Plan};
 use super::server_steps::{self, TargetJob, TargetOutcome};
+use super::StepError;
 use super::{recovery, Signals};
+use crate::build::phase;
 use crate::config::DeploySettings;
 
 /// Longest reason stored for a failed deployment.
@@ -215,6 +217,19 @@ async fn execute(
         }
     }
     let pending: Vec<_> = plan.targets.iter().filter(|t| !t.is_finished()).collect();
+    if let (Some(build), false) = (&plan.build, pending.is_empty()) {
+        let job = phase::BuildJob {
+            state: &ctx.state,
+            plan: &plan,
+            build,
+            log,
+            flags,
+            limit: ctx.settings.build_timeout,
+        };
+        if let Err(e) = phase::run(job).await {
+            return build_stopped(ctx, &plan, log, e).await;
+        }
+    }
     let outcomes = futures_util::future::join_all(pending.iter().map(|target| {
         let plan = &plan;
         let span = tracing::info_span!(
@@ -299,15 +314,36 @@ fn summarize(
         failures.len(),
         failures.join("; ")
     );
-    if reason.len() > MAX_REASON {
-        let cut = (0..=MAX_REASON)
-            .rev()
-            .find(|i| reason.is_char_boundary(*i))
-            .unwrap_or(0);
-        reason.truncate(cut);
-        reason.push('…');
-    }
+    super::events::clip(&mut reason, MAX_REASON);
     Outcome::Failed(reason)
+}
+
+/// The job's end when its build did not finish: no server was touched,
+/// so each ends as the job does.
+async fn build_stopped(
+    ctx: &WorkerContext,
+    plan: &Plan,
+    log: &LogWriter,
+    error: StepError,
+) -> Outcome {
+    let (state, outcome) = match error {
+        StepError::LeaseLost => return Outcome::Lost,
+        StepError::Cancelled => (
+            TargetState::Cancelled,
+            Outcome::Cancelled("cancelled during the build; no server was changed".into()),
+        ),
+        other => (
+            TargetState::Failed,
+            Outcome::Failed(format!("the build failed: {other}")),
+        ),
+    };
+    let reason = match &outcome {
+        Outcome::Cancelled(r) | Outcome::Failed(r) => r.clone(),
+        _ => String::new(),
+    };
+    log.line(None, reason.clone()).await;
+    end_unfinished(ctx, plan, state, &reason).await;
+    outcome
 }
 
 /// Fails the servers an interrupted job never finished, after too many attempts.
@@ -323,13 +359,19 @@ async fn give_up(ctx: &WorkerContext, plan: &Plan, log: &LogWriter) -> Outcome {
 
 /// Records every server of `plan` not finished yet as failed for `reason`.
 async fn fail_unfinished(ctx: &WorkerContext, plan: &Plan, reason: &str) {
+    end_unfinished(ctx, plan, TargetState::Failed, reason).await;
+}
+
+/// Records every server of `plan` not finished yet as ended in `state`
+/// for `reason`.
+async fn end_unfinished(ctx: &WorkerContext, plan: &Plan, state: TargetState, reason: &str) {
     for target in plan.targets.iter().filter(|t| !t.is_finished()) {
         let (id, why) = (target.id.clone(), reason.to_owned());
         let failed = ctx
             .state
             .db(move |conn| {
                 let change = TargetChange {
-                    state: Some(TargetState::Failed),
+                    state: Some(state),
                     reason: Some(why),
                     finished_at: Some(store::now()),
                     ..TargetChange::default()

@@ -6,6 +6,7 @@ pub mod api_tokens;
 pub mod apps;
 pub mod audit_log;
 pub mod build_args;
+pub mod builds;
 pub mod conn;
 pub mod data_keys;
 pub mod deployment_logs;

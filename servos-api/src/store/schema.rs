@@ -307,6 +307,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The build of a deployment of an application built from git.
+    builds (deployment_id) {
+        deployment_id -> Text,
+        app_id -> Text,
+        commit_sha -> Text,
+        image -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// One server of a deployment.
     deployment_targets (id) {
         id -> Text,

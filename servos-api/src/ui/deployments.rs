@@ -227,6 +227,8 @@ struct ListPage<'a> {
 struct ShowPage<'a> {
     chrome: &'a Chrome,
     deployment: DeploymentItem,
+    /// The commit it builds, for an application built from git.
+    commit: Option<String>,
     targets: Vec<TargetItem>,
     /// Servers where it has ended.
     done: usize,
@@ -307,7 +309,11 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let chrome = chrome.at("deployments");
     let id = id.into_inner();
-    let Deployment { row, targets } = requests::get(&state, id.clone()).await?;
+    let Deployment {
+        row,
+        targets,
+        source_commit,
+    } = requests::get(&state, id.clone()).await?;
     let log = history::log(&state, id.clone()).await?;
     let servers = server_names(&state).await?;
     let app_name = match apps::get(&state, row.app_id.clone()).await {
@@ -333,6 +339,7 @@ pub async fn show(
     let page = ShowPage {
         chrome: &chrome,
         deployment: DeploymentItem::new(row, &names),
+        commit: source_commit,
         done: targets.iter().filter(|t| t.is_finished()).count(),
         targets: targets
             .into_iter()

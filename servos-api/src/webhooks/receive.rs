@@ -254,7 +254,8 @@ async fn deploy(
                         event,
                     ));
                 }
-                let (deployment, event) = queue_current(conn, &app_id, actor)?;
+                let (deployment, event) =
+                    queue_current(conn, &app_id, actor, update.commit.as_deref())?;
                 let reason = format!("{} at {commit}", update.git_ref);
                 let row = row_of(
                     &app_id,

@@ -132,6 +132,10 @@ pub struct DeploymentView {
     /// Its servers (in a single deployment's view).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<TargetView>>,
+    /// The git commit it builds, for an application built from git (in a
+    /// single deployment's view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
 }
 
 impl From<DeploymentRow> for DeploymentView {
@@ -152,6 +156,7 @@ impl From<DeploymentRow> for DeploymentView {
             started_at: row.started_at.map(|t| t.and_utc()),
             finished_at: row.finished_at.map(|t| t.and_utc()),
             targets: None,
+            source_commit: None,
         }
     }
 }
@@ -166,6 +171,7 @@ impl From<Deployment> for DeploymentView {
                     .map(TargetView::from)
                     .collect(),
             ),
+            source_commit: deployment.source_commit,
             ..Self::from(deployment.row)
         }
     }
@@ -202,11 +208,14 @@ pub struct EventsQuery {
     pub after: Option<i64>,
 }
 
-/// Queues a deployment of the application's current image and environment.
+/// Queues a deployment of the application's current image and
+/// environment; for an application built from git, a build of its
+/// branch's head commit (asked of its builder first) and its deployment.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/deploy", tag = "deployments",
     params(("id" = String, Path, description = "Application id")),
     responses((status = 202, body = DeploymentView),
-    (status = 409, body = ErrorBody, description = "The application has no target servers, or is built from git and has no image yet")),
+    (status = 409, body = ErrorBody, description = "The application has no target servers; or it is built from git and its builder is not commissioned, or its branch does not exist"),
+    (status = 502, body = ErrorBody, description = "The builder could not be reached, or git could not read the repository")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn deploy(
     state: web::Data<AppState>,
