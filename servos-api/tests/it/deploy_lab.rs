@@ -3,6 +3,7 @@
 //! to containers serving through each host's proxy, with the secrets kept
 //! out of every log, response, audit entry, argv and leftover file.
 
+mod builds;
 mod failures;
 mod file_secrets;
 mod jobs;

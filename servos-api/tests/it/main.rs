@@ -14,6 +14,7 @@ mod db_dump;
 mod deploy_lab;
 mod deployments;
 mod env_binding;
+mod git_server;
 mod harness;
 mod hostile;
 mod limits;

@@ -33,7 +33,7 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 
 /// A push of `commit` to `branch` as `provider` sends it, signed with
 /// `secret`: its headers and body.
-fn push(
+pub(crate) fn push(
     provider: &str,
     secret: &str,
     branch: &str,
@@ -116,7 +116,7 @@ fn standard_signature(secret: &str, id: &str, at: &str, body: &[u8]) -> String {
 }
 
 /// Posts a delivery to `app_id`'s hook.
-async fn deliver<S, B>(
+pub(crate) async fn deliver<S, B>(
     svc: &S,
     app_id: &str,
     headers: &[(String, String)],

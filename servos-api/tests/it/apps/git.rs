@@ -183,7 +183,7 @@ async fn git_apps_are_created_read_and_changed(backend: Backend) {
     assert!(report.reencrypted >= 2, "{report:?}");
     assert_eq!(stored_args(&app, &id).len(), 2);
 
-    // A git application cannot be deployed before builds exist.
+    // Building asks the builder first, which is not commissioned here.
     let (status, refused) = call(
         &svc,
         "POST",
@@ -194,7 +194,13 @@ async fn git_apps_are_created_read_and_changed(backend: Backend) {
     .await;
     assert_eq!(
         (status, refused["field"].as_str()),
-        (409, Some("image")),
+        (409, Some("git.builder_server_id")),
+        "{refused}"
+    );
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("the builder cannot be used: commission")),
         "{refused}"
     );
 
