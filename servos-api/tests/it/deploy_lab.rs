@@ -6,7 +6,7 @@
 mod builds;
 mod failures;
 mod file_secrets;
-mod jobs;
+pub(crate) mod jobs;
 mod panics;
 pub(crate) mod registry;
 mod removal;

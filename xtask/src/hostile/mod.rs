@@ -23,6 +23,7 @@ pub const SCENARIOS: &[&str] = &[
     "hostile::",
     "rotation::data_key_rotation_survives_kills",
     "deploy_lab::jobs::a_job_whose_api_was_killed_ends_after_a_restart",
+    "deploy_lab::builds::a_build_whose_api_was_killed_is_taken_over",
     "deploy_lab::unreachable::a_host_lost_mid_deploy_fails_alone",
 ];
 

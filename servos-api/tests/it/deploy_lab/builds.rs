@@ -6,21 +6,28 @@
 //! before is not built again. The token is in no argv sampled during the
 //! builds, no step log, no file left on the builder, no response. A build
 //! cancelled while it runs changes no server and leaves no container or
-//! image behind.
+//! image behind. A build whose API process is killed is taken over by the
+//! next process.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use servos_lab::Host;
 
+use super::jobs::binary_env;
 use super::registry::{start_registry, REGISTRY};
 use super::secrets::{files_containing, ArgvWatch};
-use super::{containers, create_app, deploys, queue_deploy, through_proxy, Deploys, APP_PORT};
+use super::{
+    containers, create_app, deploys, deploys_with, queue_deploy, through_proxy, Deploys, APP_PORT,
+};
 use crate::apps::call;
 use crate::both_backends;
 use crate::deployments::{finished, read_all};
 use crate::git_server::GitServer;
-use crate::harness::Backend;
+use crate::harness::{random_master_key, Backend};
+use crate::hostile::aftermath::Aftermath;
+use crate::hostile::report::{test_name, Scenario};
+use crate::process::Server;
 use crate::webhooks::{deliver, push};
 
 /// How long a build and its deployment may take here.
@@ -350,3 +357,83 @@ async fn log_so_far(fx: &Deploys, id: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+async fn a_build_whose_api_was_killed_is_taken_over(backend: Backend) {
+    let mut scenario = Scenario::new(
+        test_name(
+            module_path!(),
+            "a_build_whose_api_was_killed_is_taken_over",
+            backend,
+        ),
+        "SIGKILL of the API process running a build (during `RUN sleep 3` on the \
+         builder), then a second API process",
+        "the second process takes the job over once: it builds again and the commit \
+         serves on both run hosts; no log holds the git token; the build folder is gone; \
+         then the aftermath",
+    );
+    let master_key = random_master_key();
+    let (fx, svc) = deploys_with(backend, 3, &master_key, false).await;
+    let token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
+    let git = GitServer::start(builder_host(&fx).gateway, &token);
+    trust(builder_host(&fx), &git);
+    let dockerfile = format!("{DOCKERFILE}RUN sleep 3\n");
+    git.create_repo(
+        "shop",
+        &[("Dockerfile", &dockerfile), ("index.html", "taken over\n")],
+    );
+    let builder = builder(&svc, &fx).await;
+    let credential = git_credential(&svc, &fx, &token).await;
+    let deployer = fx.who.deployer_token.clone();
+    let app = git_app("shop", &git.url("shop"), &builder, &credential, &fx);
+    let app_id = create_app(&svc, &deployer, app).await;
+    let scratch = tempfile::tempdir().expect("dir");
+
+    let first = Server::start(
+        &binary_env(&fx, &master_key, 2),
+        &scratch.path().join("first.log"),
+    )
+    .await;
+    let id = queue_deploy(&svc, &deployer, &app_id).await;
+    let deadline = Instant::now() + BUILD_WITHIN;
+    while !log_so_far(&fx, &id).await.contains("RUN sleep 3") {
+        assert!(
+            Instant::now() < deadline,
+            "the build never reached its RUN step"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first_log = first.output();
+    drop(first); // SIGKILL, mid-build
+    let killed = Instant::now();
+
+    let second = Server::start(
+        &binary_env(&fx, &master_key, 2),
+        &scratch.path().join("second.log"),
+    )
+    .await;
+    let ended = finished(&svc, &deployer, &id, BUILD_WITHIN).await;
+    scenario.figure("kill to the job's end", format!("{:.1?}", killed.elapsed()));
+    let second_log = second.stop();
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["attempt"], 2, "taken over once");
+    serves(&fx, "taken over").await;
+    let log = log_of(&svc, &deployer, &id).await;
+    assert!(
+        log.contains("the previous attempt was interrupted"),
+        "{log}"
+    );
+    for (name, text) in [
+        ("first", &first_log),
+        ("second", &second_log),
+        ("step", &log),
+    ] {
+        assert!(!text.contains(&token), "the {name} log holds the git token");
+    }
+    assert!(
+        !std::path::Path::new(&format!("{}/{id}", servos_api::build::BUILDS_DIR)).exists(),
+        "the build folder is left on the builder"
+    );
+    Aftermath::of(&fx).app(&app_id).check(&mut scenario).await;
+}
+
+both_backends!(a_build_whose_api_was_killed_is_taken_over);

@@ -205,7 +205,7 @@ async fn a_cancel_stops_a_running_deployment_and_keeps_the_old_version(backend: 
 }
 
 /// The binary against the fixture's database, with short leases.
-fn binary_env(fx: &super::Deploys, master_key: &str, workers: usize) -> Env {
+pub(super) fn binary_env(fx: &super::Deploys, master_key: &str, workers: usize) -> Env {
     let mut env = Env::for_db(&fx.app.db, master_key)
         .with_var("SERVOS_DEPLOY_LEASE_SECS", "3")
         .with_var("SERVOS_DEPLOY_WORKERS", &workers.to_string())
