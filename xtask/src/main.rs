@@ -77,6 +77,9 @@ tasks:
                    memory after N (default 10) minutes of heartbeats (root)
   bench webhooks   signed webhook deliveries verified and recorded per second by
                    the API pinned to one CPU, and bad signatures turned away
+  bench build      push to serving of a small app built from git: first build and a
+                   rebuild after one changed file, delivered by save | load and by a
+                   registry, to 1 and 5 lab run hosts (root)
 ";
 
 fn main() -> ExitCode {

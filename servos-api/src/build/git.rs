@@ -71,7 +71,7 @@ pub fn script(dir: &str, remove_dir: bool, body: &str) -> String {
          case \"$1\" in Username*) printf '%s\\n' \"$SERVOS_GIT_USER\" ;; *) printf '%s\\n' \"$SERVOS_GIT_TOKEN\" ;; esac\n\
          ASKPASS\n\
          chmod 700 {dir}/askpass\n\
-         export GIT_ASKPASS={dir}/askpass GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'\n\
+         export GIT_ASKPASS={dir}/askpass GIT_TERMINAL_PROMPT=0\n\
          {body}\n"
     )
 }

@@ -19,11 +19,11 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 use servos_lab::{Host, Lab, LabOptions, TEST_IMAGE};
 
-use super::lab_api::LabApi;
+use super::lab_api::{self, LabApi};
 use super::ssh;
 use crate::api_server::ApiServer;
 use crate::curl::Request;
-use crate::{cmd, debian, target_dir};
+use crate::{cmd, target_dir};
 
 /// Host counts measured.
 const SIZES: [usize; 3] = [1, 10, 30];
@@ -36,11 +36,7 @@ const SERVE: &str = r#"CMD ["sh","-c","trap 'exit 0' TERM; httpd -f -p 8080 -h /
 
 /// Runs the deploy benchmark.
 pub fn run() -> Result<()> {
-    let mut needed = vec![debian::CURL, debian::OPENSSH_CLIENT];
-    needed.extend(debian::LAB_BASE);
-    needed.extend(debian::LAB_DOCKER);
-    needed.extend(debian::BUILD);
-    debian::ensure(&needed)?;
+    lab_api::ensure_packages()?;
     let work = target_dir().join("servos-bench").join("deploy");
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
     let ansible = ssh::ansible(&target_dir().join("servos-bench").join("ssh"))?;
@@ -227,7 +223,7 @@ impl ShareTimes {
 }
 
 /// Makes the two web images on every host from the lab's busybox.
-fn make_images(hosts: &[Host]) -> Result<()> {
+pub(super) fn make_images(hosts: &[Host]) -> Result<()> {
     let failures: Vec<String> = std::thread::scope(|scope| {
         let runs: Vec<_> = hosts
             .iter()

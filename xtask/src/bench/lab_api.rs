@@ -9,6 +9,17 @@ use servos_lab::Host;
 
 use crate::api_server::ApiServer;
 use crate::curl::Request;
+use crate::debian;
+
+/// Installs what the lab benchmarks need: the lab with Docker hosts, curl,
+/// the OpenSSH client and the build tools.
+pub fn ensure_packages() -> Result<()> {
+    let mut needed = vec![debian::CURL, debian::OPENSSH_CLIENT];
+    needed.extend(debian::LAB_BASE);
+    needed.extend(debian::LAB_DOCKER);
+    needed.extend(debian::BUILD);
+    debian::ensure(&needed)
+}
 
 /// An admin's API token, the API's origin, and the server id of each lab host.
 pub struct LabApi {
@@ -79,14 +90,26 @@ impl LabApi {
         self.send(Request::get(format!("{}{path}", self.origin)), 200, path)
     }
 
+    /// `GET`s `path`, expecting 200; the answer's body as it is (an event
+    /// stream, read until the server ends it).
+    pub fn text(&self, path: &str) -> Result<String> {
+        Ok(self
+            .authorized(Request::get(format!("{}{path}", self.origin)))
+            .send()?
+            .expect(200, path)?
+            .body)
+    }
+
+    fn authorized(&self, request: Request) -> Request {
+        request
+            .trusting(self.certificate.as_deref())
+            .header(format!("Authorization: Bearer {}", self.token))
+    }
+
     /// Sends `request` with the admin's token, expecting `status`; the
     /// answer's JSON (`null` for an empty body).
     pub fn send(&self, request: Request, status: u16, what: &str) -> Result<Value> {
-        let answer = request
-            .trusting(self.certificate.as_deref())
-            .header(format!("Authorization: Bearer {}", self.token))
-            .send()?
-            .expect(status, what)?;
+        let answer = self.authorized(request).send()?.expect(status, what)?;
         if answer.body.trim().is_empty() {
             return Ok(Value::Null);
         }

@@ -4,11 +4,13 @@
 //! `example.rs`; `cargo xtask bench ssh`: see `ssh.rs`; `cargo xtask bench
 //! deploy`: see `deploy.rs`; `cargo xtask bench classifier`: see
 //! `classifier.rs`; `cargo xtask bench mesh`: see `mesh/mod.rs`; `cargo xtask
-//! bench webhooks`: see `webhooks.rs`.
+//! bench webhooks`: see `webhooks.rs`; `cargo xtask bench build`: see
+//! `build.rs`.
 //!
 //! The server inherits xtask's environment, so settings such as the rate
 //! limit can be raised for a run by exporting them before `cargo xtask bench api`.
 
+mod build;
 mod classifier;
 mod deploy;
 mod example;
@@ -37,7 +39,10 @@ pub fn main(args: &[String]) -> Result<()> {
         [name] if name == "classifier" => classifier::run(),
         [name, rest @ ..] if name == "mesh" => mesh::run(rest),
         [name] if name == "webhooks" => webhooks::run(),
-        _ => bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy|classifier|mesh|webhooks"),
+        [name] if name == "build" => build::run(),
+        _ => {
+            bail!("usage: cargo xtask bench api|vault|ui|ssh|deploy|classifier|mesh|webhooks|build")
+        }
     }
 }
 
