@@ -53,10 +53,10 @@ pub fn script(spec: &BuildSpec<'_>) -> String {
     let mut script = String::from("set -eu\n");
     for name in spec.secret_args.keys() {
         script.push_str(&format!(
-            "IFS= read -r line; {name}=\"$(printf '%s' \"$line\" | base64 -d)\"; export {name}\n"
+            "IFS= read -r servos_arg_; {name}=\"$(printf '%s' \"$servos_arg_\" | base64 -d)\"; export {name}\n"
         ));
     }
-    script.push_str("unset line\n");
+    script.push_str("unset servos_arg_\n");
     let mut command = format!(
         "docker build --rm --force-rm -f {} -t {} --label {} --label {}",
         quote(&format!("{}/{}", spec.src, spec.dockerfile)),

@@ -3,7 +3,8 @@
 //! webhook builds the pushed commit on the builder and delivers the image
 //! by `docker save | docker load` through the API; a "build and deploy
 //! now" of the next commit delivers it through a registry; a commit built
-//! before is not built again. The token is in no argv sampled during the
+//! before is not built again. Build arguments reach the build, a secret
+//! one through the build's input, never its command line. The token is in no argv sampled during the
 //! builds, no step log, no file left on the builder, no response. A build
 //! cancelled while it runs changes no server and leaves no container or
 //! image behind. A build whose API process is killed is taken over by the
@@ -146,14 +147,20 @@ async fn a_push_builds_the_commit_and_delivers_it_both_ways(backend: Backend) {
     let token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
     let git = GitServer::start(builder_host(&fx).gateway, &token);
     trust(builder_host(&fx), &git);
+    let note = format!("canary-note-{}", uuid::Uuid::new_v4().simple());
+    let dockerfile = format!(
+        "{DOCKERFILE}ARG GREETING\nARG NOTE\nRUN echo \"$GREETING $NOTE\" > /www/note.txt\n"
+    );
     let first = git.create_repo(
         "shop",
-        &[("Dockerfile", DOCKERFILE), ("index.html", "commit one\n")],
+        &[("Dockerfile", &dockerfile), ("index.html", "commit one\n")],
     );
     let builder = builder(&svc, &fx).await;
     let credential = git_credential(&svc, &fx, &token).await;
     let (admin, deployer) = (fx.who.admin_token.clone(), fx.who.deployer_token.clone());
-    let app = git_app("shop", &git.url("shop"), &builder, &credential, &fx);
+    let mut app = git_app("shop", &git.url("shop"), &builder, &credential, &fx);
+    app["git"]["build_args"] = json!({"GREETING": {"value": "hello"},
+        "NOTE": {"value": note, "secret": true}});
     let app_id = create_app(&svc, &deployer, app).await;
     let uri = format!("/api/v1/apps/{app_id}/webhook");
     let (status, hook) = call(&svc, "POST", &uri, &admin, json!({"branch": "main"})).await;
@@ -162,6 +169,7 @@ async fn a_push_builds_the_commit_and_delivers_it_both_ways(backend: Backend) {
 
     // A signed push of the first commit: built, then saved and loaded.
     let watch = ArgvWatch::start(&token);
+    let note_watch = ArgvWatch::start(&note);
     let (headers, body) = push("github", secret, "main", &first, "delivery-1");
     let (status, received) = deliver(&svc, &app_id, &headers, body).await;
     assert_eq!(status, 202, "{received}");
@@ -175,6 +183,15 @@ async fn a_push_builds_the_commit_and_delivers_it_both_ways(backend: Backend) {
     let log = log_of(&svc, &deployer, &id).await;
     assert!(log.contains("streaming servos.invalid/servos/"), "{log}");
     serves(&fx, "commit one").await;
+    for host in &fx.hosts()[..2] {
+        let container = super::only_container(host, &app_id);
+        let built = host.docker(&["exec", &container, "cat", "/www/note.txt"]);
+        assert_eq!(
+            String::from_utf8_lossy(&built.stdout).trim(),
+            format!("hello {note}"),
+            "the build arguments reached the build"
+        );
+    }
     let image = format!("servos.invalid/servos/{app_id}:{first}");
     for host in &fx.hosts()[..2] {
         let labels = host.docker(&[
@@ -245,6 +262,11 @@ async fn a_push_builds_the_commit_and_delivers_it_both_ways(backend: Backend) {
 
     let (in_argv, scans) = watch.finish();
     assert!(in_argv.is_empty(), "the git token was in argv: {in_argv:?}");
+    let (note_in_argv, _) = note_watch.finish();
+    assert!(
+        note_in_argv.is_empty(),
+        "the secret build argument was in argv: {note_in_argv:?}"
+    );
     assert!(scans > 10, "the argv watch ran {scans} scans only");
     for text in [
         &log,
