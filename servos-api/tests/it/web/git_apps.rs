@@ -93,6 +93,7 @@ async fn applications_built_from_git_through_the_form(backend: Backend) {
         "docker/Dockerfile",
         "NPM_TOKEN=********",
         "VERSION=1.2",
+        "Build and deploy now",
     ] {
         assert!(page.html.contains(fact), "the page shows {fact}");
     }
