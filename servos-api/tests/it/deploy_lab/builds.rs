@@ -142,26 +142,82 @@ async fn serves(fx: &Deploys, page: &str) {
     }
 }
 
+/// A private repository with `dockerfile` and `page` as `index.html` on
+/// `main`, the builder registered, a git credential, and the application
+/// `shop` built from it (changed by `tweak` first).
+struct Source {
+    git: GitServer,
+    token: String,
+    commit: String,
+    app_id: String,
+}
+
+async fn source<S, B>(
+    svc: &S,
+    fx: &Deploys,
+    dockerfile: &str,
+    page: &str,
+    tweak: impl FnOnce(&mut Value),
+) -> Source
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
+    let git = GitServer::start(builder_host(fx).gateway, &token);
+    trust(builder_host(fx), &git);
+    let commit = git.create_repo("shop", &[("Dockerfile", dockerfile), ("index.html", page)]);
+    let builder = builder(svc, fx).await;
+    let credential = git_credential(svc, fx, &token).await;
+    let mut app = git_app("shop", &git.url("shop"), &builder, &credential, fx);
+    tweak(&mut app);
+    let app_id = create_app(svc, &fx.who.deployer_token, app).await;
+    Source {
+        git,
+        token,
+        commit,
+        app_id,
+    }
+}
+
+/// Waits until the step log of deployment `id` holds `needle`.
+async fn wait_for_line(fx: &Deploys, id: &str, needle: &str) {
+    let deadline = Instant::now() + BUILD_WITHIN;
+    while !log_so_far(fx, id).await.contains(needle) {
+        assert!(Instant::now() < deadline, "the log never showed {needle:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The build folder of deployment `id` is gone from the builder.
+fn assert_build_folder_gone(id: &str) {
+    assert!(
+        !std::path::Path::new(&format!("{}/{id}", servos_api::build::BUILDS_DIR)).exists(),
+        "the build folder is left on the builder"
+    );
+}
+
 async fn a_push_builds_the_commit_and_delivers_it_both_ways(backend: Backend) {
     let (fx, svc) = deploys(backend, 3).await;
-    let token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
-    let git = GitServer::start(builder_host(&fx).gateway, &token);
-    trust(builder_host(&fx), &git);
     let note = format!("canary-note-{}", uuid::Uuid::new_v4().simple());
     let dockerfile = format!(
         "{DOCKERFILE}ARG GREETING\nARG NOTE\nRUN echo \"$GREETING $NOTE\" > /www/note.txt\n"
     );
-    let first = git.create_repo(
-        "shop",
-        &[("Dockerfile", &dockerfile), ("index.html", "commit one\n")],
-    );
-    let builder = builder(&svc, &fx).await;
-    let credential = git_credential(&svc, &fx, &token).await;
+    let Source {
+        git,
+        token,
+        commit: first,
+        app_id,
+    } = source(&svc, &fx, &dockerfile, "commit one\n", |app| {
+        app["git"]["build_args"] = json!({"GREETING": {"value": "hello"},
+            "NOTE": {"value": note, "secret": true}});
+    })
+    .await;
     let (admin, deployer) = (fx.who.admin_token.clone(), fx.who.deployer_token.clone());
-    let mut app = git_app("shop", &git.url("shop"), &builder, &credential, &fx);
-    app["git"]["build_args"] = json!({"GREETING": {"value": "hello"},
-        "NOTE": {"value": note, "secret": true}});
-    let app_id = create_app(&svc, &deployer, app).await;
     let uri = format!("/api/v1/apps/{app_id}/webhook");
     let (status, hook) = call(&svc, "POST", &uri, &admin, json!({"branch": "main"})).await;
     assert_eq!(status, 201, "{hook}");
@@ -287,43 +343,26 @@ async fn a_push_builds_the_commit_and_delivers_it_both_ways(backend: Backend) {
         files_containing(std::path::Path::new(servos_api::build::BUILDS_DIR), &token),
         Vec::<String>::new()
     );
-    assert!(
-        !std::path::Path::new(&format!("{}/{id}", servos_api::build::BUILDS_DIR)).exists(),
-        "the build folder is left on the builder"
-    );
+    assert_build_folder_gone(&id);
 }
 
 both_backends!(a_push_builds_the_commit_and_delivers_it_both_ways);
 
 async fn a_cancelled_build_changes_no_server(backend: Backend) {
     let (fx, svc) = deploys(backend, 3).await;
-    let token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
-    let git = GitServer::start(builder_host(&fx).gateway, &token);
-    trust(builder_host(&fx), &git);
     let dockerfile = format!("{DOCKERFILE}RUN sleep 60\n");
-    let commit = git.create_repo(
-        "shop",
-        &[
-            ("Dockerfile", &dockerfile),
-            ("index.html", "never served\n"),
-        ],
-    );
-    let builder = builder(&svc, &fx).await;
-    let credential = git_credential(&svc, &fx, &token).await;
+    // The repository's server lives as long as `_git`.
+    let Source {
+        commit,
+        app_id,
+        git: _git,
+        ..
+    } = source(&svc, &fx, &dockerfile, "never served\n", |_| {}).await;
     let deployer = fx.who.deployer_token.clone();
-    let app = git_app("shop", &git.url("shop"), &builder, &credential, &fx);
-    let app_id = create_app(&svc, &deployer, app).await;
     let id = queue_deploy(&svc, &deployer, &app_id).await;
 
     // Cancelled while `RUN sleep 60` runs.
-    let deadline = Instant::now() + BUILD_WITHIN;
-    while !log_so_far(&fx, &id).await.contains("RUN sleep 60") {
-        assert!(
-            Instant::now() < deadline,
-            "the build never reached its RUN step"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_line(&fx, &id, "RUN sleep 60").await;
     let uri = format!("/api/v1/deployments/{id}/cancel");
     let (status, cancelled) = call(&svc, "POST", &uri, &deployer, Value::Null).await;
     assert_eq!(status, 200, "{cancelled}");
@@ -360,10 +399,7 @@ async fn a_cancelled_build_changes_no_server(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(
-        !std::path::Path::new(&format!("{}/{id}", servos_api::build::BUILDS_DIR)).exists(),
-        "the build folder is left on the builder"
-    );
+    assert_build_folder_gone(&id);
 }
 
 both_backends!(a_cancelled_build_changes_no_server);
@@ -395,19 +431,14 @@ async fn a_build_whose_api_was_killed_is_taken_over(backend: Backend) {
     );
     let master_key = random_master_key();
     let (fx, svc) = deploys_with(backend, 3, &master_key, false).await;
-    let token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
-    let git = GitServer::start(builder_host(&fx).gateway, &token);
-    trust(builder_host(&fx), &git);
     let dockerfile = format!("{DOCKERFILE}RUN sleep 3\n");
-    git.create_repo(
-        "shop",
-        &[("Dockerfile", &dockerfile), ("index.html", "taken over\n")],
-    );
-    let builder = builder(&svc, &fx).await;
-    let credential = git_credential(&svc, &fx, &token).await;
+    let Source {
+        token,
+        app_id,
+        git: _git,
+        ..
+    } = source(&svc, &fx, &dockerfile, "taken over\n", |_| {}).await;
     let deployer = fx.who.deployer_token.clone();
-    let app = git_app("shop", &git.url("shop"), &builder, &credential, &fx);
-    let app_id = create_app(&svc, &deployer, app).await;
     let scratch = tempfile::tempdir().expect("dir");
 
     let first = Server::start(
@@ -416,14 +447,7 @@ async fn a_build_whose_api_was_killed_is_taken_over(backend: Backend) {
     )
     .await;
     let id = queue_deploy(&svc, &deployer, &app_id).await;
-    let deadline = Instant::now() + BUILD_WITHIN;
-    while !log_so_far(&fx, &id).await.contains("RUN sleep 3") {
-        assert!(
-            Instant::now() < deadline,
-            "the build never reached its RUN step"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_line(&fx, &id, "RUN sleep 3").await;
     let first_log = first.output();
     drop(first); // SIGKILL, mid-build
     let killed = Instant::now();
@@ -451,10 +475,7 @@ async fn a_build_whose_api_was_killed_is_taken_over(backend: Backend) {
     ] {
         assert!(!text.contains(&token), "the {name} log holds the git token");
     }
-    assert!(
-        !std::path::Path::new(&format!("{}/{id}", servos_api::build::BUILDS_DIR)).exists(),
-        "the build folder is left on the builder"
-    );
+    assert_build_folder_gone(&id);
     Aftermath::of(&fx).app(&app_id).check(&mut scenario).await;
 }
 
