@@ -17,7 +17,10 @@
 //! connection gets a watchdog that shuts its socket once it has gone
 //! without a request in flight for longer than keep-alive and the request
 //! time limit together, or, after an answer that said `Connection: close`,
-//! for longer than the disconnect timeout.
+//! for longer than the disconnect timeout; after a refusal that closes the
+//! connection (408 for a request too slow, 429 beyond the cap) it shuts it
+//! at once: such a client gets its answer when the limit passes and is
+//! gone with it, not a disconnect timeout later.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -32,12 +35,12 @@ use std::time::Duration;
 use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
-use actix_web::http::ConnectionType;
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::rt::net::TcpStream;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage as _, ResponseError as _};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::error::ServiceError;
@@ -61,7 +64,21 @@ pub struct Connection {
 struct Activity {
     in_flight: Cell<u32>,
     idle_since: Cell<Instant>,
-    closing: Cell<bool>,
+    closing: Cell<Closing>,
+    /// Wakes the watchdog when a refusal was sent: its deadline is sooner
+    /// than the one it sleeps until.
+    refused: Notify,
+}
+
+/// Whether the last answer closes the connection, and how soon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// It stays open for the next request.
+    No,
+    /// Once the client had the disconnect timeout to read the answer.
+    AfterLinger,
+    /// Right after the answer left: a refusal (408, 429).
+    AtOnce,
 }
 
 /// How long the watchdog lets a connection go without a request in flight.
@@ -71,14 +88,21 @@ struct Patience {
     between_requests: Duration,
     /// After an answer that closes the connection.
     closing: Duration,
+    /// After a refusal that closes it: time for the answer to leave.
+    refused: Duration,
 }
+
+/// How long the answer to a refusal has to leave before its connection is
+/// shut: it is a few hundred bytes, flushed when its body ends.
+const REFUSED_GRACE: Duration = Duration::from_millis(50);
 
 impl Activity {
     fn new() -> Self {
         Self {
             in_flight: Cell::new(0),
             idle_since: Cell::new(Instant::now()),
-            closing: Cell::new(false),
+            closing: Cell::new(Closing::No),
+            refused: Notify::new(),
         }
     }
 
@@ -88,10 +112,10 @@ impl Activity {
         if self.in_flight.get() > 0 {
             return None;
         }
-        let wait = if self.closing.get() {
-            patience.closing
-        } else {
-            patience.between_requests
+        let wait = match self.closing.get() {
+            Closing::No => patience.between_requests,
+            Closing::AfterLinger => patience.closing,
+            Closing::AtOnce => patience.refused,
         };
         Some(self.idle_since.get() + wait)
     }
@@ -101,8 +125,8 @@ impl Activity {
 /// the connection is idle from then.
 struct Busy {
     activity: Rc<Activity>,
-    /// The answer closes the connection.
-    closing: bool,
+    /// Whether the answer closes the connection.
+    closing: Closing,
 }
 
 impl Busy {
@@ -112,7 +136,7 @@ impl Busy {
             .set(activity.in_flight.get().saturating_add(1));
         Self {
             activity: Rc::clone(activity),
-            closing: false,
+            closing: Closing::No,
         }
     }
 }
@@ -124,8 +148,11 @@ impl Drop for Busy {
             .in_flight
             .set(activity.in_flight.get().saturating_sub(1));
         activity.idle_since.set(Instant::now());
-        if self.closing {
-            activity.closing.set(true);
+        if self.closing != Closing::No {
+            activity.closing.set(self.closing);
+        }
+        if self.closing == Closing::AtOnce {
+            activity.refused.notify_one();
         }
     }
 }
@@ -140,6 +167,7 @@ pub fn on_connect(state: &AppState) -> impl Fn(&dyn Any, &mut Extensions) + Send
     let patience = Patience {
         between_requests: http.keep_alive + http.request_timeout,
         closing: http.disconnect_timeout + Duration::from_secs(1),
+        refused: REFUSED_GRACE,
     };
     move |io, data| {
         let Some(tcp) = tcp_of(io) else {
@@ -184,16 +212,20 @@ async fn watch(
     patience: Patience,
 ) {
     loop {
-        let Some(deadline) = activity.upgrade().map(|a| a.deadline(patience)) else {
+        let Some(current) = activity.upgrade() else {
             return;
         };
         // While a request is in flight its handler and body deadline rule;
-        // look again later.
-        let wake = deadline.unwrap_or_else(|| Instant::now() + patience.between_requests);
+        // look again later, or when a refusal was sent.
+        let wake = current
+            .deadline(patience)
+            .unwrap_or_else(|| Instant::now() + patience.between_requests);
         tokio::select! {
             _ = &mut gone => return,
             () = tokio::time::sleep_until(wake) => {}
+            () = current.refused.notified() => {}
         }
+        drop(current);
         let overdue = activity
             .upgrade()
             .and_then(|a| a.deadline(patience))
@@ -237,14 +269,21 @@ pub async fn middleware<B: MessageBody + 'static>(
                 .head_mut()
                 .set_connection_type(ConnectionType::Close);
             if let Some(busy) = busy.as_mut() {
-                busy.closing = true;
+                busy.closing = Closing::AtOnce;
             }
         }
         return Ok(req.into_response(response).map_into_right_body());
     }
     let res = next.call(req).await?;
     if let Some(busy) = busy.as_mut() {
-        busy.closing = res.response().head().connection_type() == ConnectionType::Close;
+        let status = res.status();
+        busy.closing = if res.response().head().connection_type() != ConnectionType::Close {
+            Closing::No
+        } else if status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS {
+            Closing::AtOnce
+        } else {
+            Closing::AfterLinger
+        };
     }
     Ok(res
         .map_body(|_, body| InFlight {
@@ -298,6 +337,7 @@ mod tests {
         Patience {
             between_requests: Duration::from_secs(15),
             closing: Duration::from_secs(2),
+            refused: Duration::from_millis(50),
         }
     }
 
@@ -318,12 +358,21 @@ mod tests {
         let idle = activity.deadline(patience()).expect("idle again");
         assert!(idle >= accepted + Duration::from_secs(15));
         let mut closing = Busy::begin(&activity);
-        closing.closing = true;
+        closing.closing = Closing::AfterLinger;
         drop(closing);
         let deadline = activity.deadline(patience()).expect("idle");
         assert!(
-            deadline <= Instant::now() + Duration::from_secs(2),
-            "a closing connection gets the short wait"
+            deadline <= Instant::now() + Duration::from_secs(2)
+                && deadline > Instant::now() + Duration::from_secs(1),
+            "a closing connection gets the disconnect timeout"
+        );
+        let mut refused = Busy::begin(&activity);
+        refused.closing = Closing::AtOnce;
+        drop(refused);
+        let deadline = activity.deadline(patience()).expect("idle");
+        assert!(
+            deadline <= Instant::now() + Duration::from_millis(50),
+            "a refused connection is shut as soon as its answer left"
         );
     }
 }

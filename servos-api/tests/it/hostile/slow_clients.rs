@@ -33,9 +33,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 const PROBE_BOUND: Duration = Duration::from_secs(1);
 /// How often the monitor probes.
 const PROBE_EVERY: Duration = Duration::from_millis(50);
-/// What closing may take beyond a limit: the disconnect timeout (1 s) in
-/// which the server reads on before it shuts, and slack for a machine busy
-/// with 2,000 connections at both ends.
+/// What closing may take beyond a limit: slack for a machine busy with
+/// 2,000 connections at both ends (a refused connection is shut as soon as
+/// its answer left; a kept-alive one the watchdog shuts within a second).
 const CLOSE_MARGIN: Duration = Duration::from_secs(3);
 /// The trusted proxy's address (and the monitor's, behind it).
 const PROXY: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
