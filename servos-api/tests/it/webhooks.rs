@@ -3,9 +3,12 @@
 //! upper-cased prefix, a wrong secret or a stale timestamp is 401 and
 //! queues nothing; an oversize body is 413 before any signature work; a
 //! ping is 200; another branch is 202 with the reason; a delivery or a
-//! commit seen before deploys once. Secrets are shown once, rotate with a
-//! grace period, and refusals are audited without the body.
+//! commit seen before deploys once (`git_apps.rs`: the same for an
+//! application built from git, whose push queues a build of the commit).
+//! Secrets are shown once, rotate with a grace period, and refusals are
+//! audited without the body.
 
+mod git_apps;
 mod page;
 
 use actix_web::body::MessageBody;
@@ -21,8 +24,18 @@ use crate::harness::{callers, ip, request, send, Backend, TestApp};
 /// Marks every payload, to look for it where no body may go.
 const MARKER: &str = "body-marker-7f3a";
 
+/// Every provider [`push`] speaks for (GitLab with its token, and signed).
+pub(crate) const PROVIDERS: [&str; 6] = [
+    "github",
+    "gitea",
+    "forgejo",
+    "gitlab",
+    "gitlab-signed",
+    "bitbucket",
+];
+
 /// A commit id made of `n`.
-fn commit(n: u8) -> String {
+pub(crate) fn commit(n: u8) -> String {
     format!("{:040x}", u128::from(n) * 0x1111_1111)
 }
 
@@ -136,7 +149,7 @@ where
 }
 
 /// How many deployments `app_id` has.
-async fn deployments<S, B>(svc: &S, token: &str, app_id: &str) -> usize
+pub(crate) async fn deployments<S, B>(svc: &S, token: &str, app_id: &str) -> usize
 where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
@@ -206,14 +219,7 @@ async fn each_provider_deploys_once_and_forgeries_nothing(backend: Backend) {
     let (app_id, secret) = app_with_webhook(&svc, admin, "web").await;
 
     // One signed push per provider, each a new commit: one deployment each.
-    let providers = [
-        "github",
-        "gitea",
-        "forgejo",
-        "gitlab",
-        "gitlab-signed",
-        "bitbucket",
-    ];
+    let providers = PROVIDERS;
     for (n, provider) in (1..).zip(providers) {
         let (headers, body) = push(
             provider,
