@@ -1,6 +1,7 @@
-//! A private git server over HTTPS ("smart HTTP") for end-to-end tests: a lab
-//! host clones a repository from the root namespace with a token, the way a
-//! build clones from a forge.
+//! A private git server over HTTPS ("smart HTTP") for end-to-end tests: it
+//! listens in a lab host's network namespace (or this machine's), and
+//! another lab host clones from it with a token, the way a build clones
+//! from a forge.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt as _;
@@ -56,10 +57,10 @@ struct State {
 
 impl GitServer {
     /// Starts serving the bare repositories under a new temp dir, on `ip`
-    /// (an address of this machine's root namespace, e.g. a lab host's
-    /// gateway) and a free port, accepting user `x-access-token` (or any
+    /// and a free port in network namespace `netns` (a lab host's; this
+    /// machine's own with `None`), accepting user `x-access-token` (or any
     /// user name) with password `token`.
-    pub fn start(ip: Ipv4Addr, token: &str) -> GitServer {
+    pub fn start(netns: Option<&str>, ip: Ipv4Addr, token: &str) -> GitServer {
         require_git();
         let dir = tempfile::tempdir().expect("create the git server's temp dir");
         for sub in ["repos", "work", "home", "tls"] {
@@ -76,11 +77,24 @@ impl GitServer {
             log: Arc::clone(&log),
         });
 
+        let netns = netns.map(|name| format!("/run/netns/{name}"));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("git-server".into())
             .spawn(move || {
+                // Only this thread (and the server's threads it starts)
+                // moves into the host's namespace, where it listens.
+                if let Some(netns) = netns {
+                    let entered = std::fs::File::open(&netns).and_then(|ns| {
+                        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                            .map_err(std::io::Error::from)
+                    });
+                    if let Err(e) = entered {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                }
                 actix_web::rt::System::new().block_on(async move {
                     let bound = HttpServer::new(move || {
                         App::new()
@@ -114,7 +128,9 @@ impl GitServer {
         let addrs = ready_rx
             .recv()
             .expect("the git server's thread ended before binding")
-            .unwrap_or_else(|e| panic!("bind the git server on {ip}: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("bind the git server on {ip} (in another namespace: needs root): {e}")
+            });
         let addr = *addrs
             .first()
             .unwrap_or_else(|| panic!("the git server bound no address on {ip}"));
@@ -357,7 +373,7 @@ fn client_git(server: &GitServer, dir: &Path) -> Command {
 #[test]
 fn a_lab_style_clone_needs_the_token() {
     let token = format!("test-token-{}", uuid::Uuid::new_v4().simple());
-    let server = GitServer::start(Ipv4Addr::LOCALHOST, &token);
+    let server = GitServer::start(None, Ipv4Addr::LOCALHOST, &token);
     let first_page = "<h1>first</h1>\n";
     let first = server.create_repo(
         "app",

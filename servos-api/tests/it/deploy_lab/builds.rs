@@ -1,14 +1,15 @@
 //! Applications built from git, in the lab: a private repository served
-//! over HTTPS with a token, a builder host and two run hosts. A signed push
-//! webhook builds the pushed commit on the builder and delivers the image
-//! by `docker save | docker load` through the API; a "build and deploy
-//! now" of the next commit delivers it through a registry; a commit built
-//! before is not built again. Build arguments reach the build, a secret
-//! one through the build's input, never its command line. The token is in no argv sampled during the
-//! builds, no step log, no file left on the builder, no response. A build
-//! cancelled while it runs changes no server and leaves no container or
-//! image behind. A build whose API process is killed is taken over by the
-//! next process.
+//! over HTTPS with a token from a lab host, a builder host and two run
+//! hosts. A signed push webhook builds the pushed commit on the builder
+//! and delivers the image by `docker save | docker load` through the API;
+//! a "build and deploy now" of the next commit delivers it through a
+//! registry; a commit built before is not built again. Build arguments
+//! reach the build, a secret one through the build's input, never its
+//! command line. The token is in no argv sampled during the builds, no
+//! step log, no file left on the builder, no response. A build cancelled
+//! while it runs changes no server and leaves no container or image
+//! behind. A build whose API process is killed is taken over by the next
+//! process.
 
 use std::time::{Duration, Instant};
 
@@ -168,7 +169,9 @@ where
     B: actix_web::body::MessageBody,
 {
     let token = format!("canary-git-{}", uuid::Uuid::new_v4().simple());
-    let git = GitServer::start(builder_host(fx).gateway, &token);
+    // The forge: a lab host of its own network (one of the run hosts).
+    let forge = &fx.hosts()[1];
+    let git = GitServer::start(Some(&forge.name), forge.address, &token);
     trust(builder_host(fx), &git);
     let commit = git.create_repo("shop", &[("Dockerfile", dockerfile), ("index.html", page)]);
     let builder = builder(svc, fx).await;
