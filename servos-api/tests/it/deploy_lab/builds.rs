@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use servos_lab::Host;
 
-use super::jobs::binary_env;
+use super::jobs::{killed_mid_job, TakenOver};
 use super::registry::{start_registry, REGISTRY};
 use super::secrets::{files_containing, ArgvWatch};
 use super::{
@@ -29,7 +29,6 @@ use crate::git_server::GitServer;
 use crate::harness::{random_master_key, Backend};
 use crate::hostile::aftermath::Aftermath;
 use crate::hostile::report::{test_name, Scenario};
-use crate::process::Server;
 use crate::webhooks::{deliver, push};
 
 /// How long a build and its deployment may take here.
@@ -442,27 +441,21 @@ async fn a_build_whose_api_was_killed_is_taken_over(backend: Backend) {
         ..
     } = source(&svc, &fx, &dockerfile, "taken over\n", |_| {}).await;
     let deployer = fx.who.deployer_token.clone();
-    let scratch = tempfile::tempdir().expect("dir");
-
-    let first = Server::start(
-        &binary_env(&fx, &master_key, 2),
-        &scratch.path().join("first.log"),
+    let TakenOver {
+        id,
+        ended,
+        first_log,
+        second_log,
+    } = killed_mid_job(
+        &svc,
+        &fx,
+        &master_key,
+        &app_id,
+        async |id: &str| wait_for_line(&fx, id, "RUN sleep 3").await,
+        BUILD_WITHIN,
+        &mut scenario,
     )
     .await;
-    let id = queue_deploy(&svc, &deployer, &app_id).await;
-    wait_for_line(&fx, &id, "RUN sleep 3").await;
-    let first_log = first.output();
-    drop(first); // SIGKILL, mid-build
-    let killed = Instant::now();
-
-    let second = Server::start(
-        &binary_env(&fx, &master_key, 2),
-        &scratch.path().join("second.log"),
-    )
-    .await;
-    let ended = finished(&svc, &deployer, &id, BUILD_WITHIN).await;
-    scenario.figure("kill to the job's end", format!("{:.1?}", killed.elapsed()));
-    let second_log = second.stop();
     assert_eq!(ended["state"], "succeeded", "{ended}");
     assert_eq!(ended["attempt"], 2, "taken over once");
     serves(&fx, "taken over").await;

@@ -205,13 +205,72 @@ async fn a_cancel_stops_a_running_deployment_and_keeps_the_old_version(backend: 
 }
 
 /// The binary against the fixture's database, with short leases.
-pub(super) fn binary_env(fx: &super::Deploys, master_key: &str, workers: usize) -> Env {
+fn binary_env(fx: &super::Deploys, master_key: &str, workers: usize) -> Env {
     let mut env = Env::for_db(&fx.app.db, master_key)
         .with_var("SERVOS_DEPLOY_LEASE_SECS", "3")
         .with_var("SERVOS_DEPLOY_WORKERS", &workers.to_string())
         .with_var("SERVOS_RATE_LIMIT", "100000/1");
     env.log_filter = "trace".into();
     env
+}
+
+/// A job whose first API process was killed (SIGKILL) mid-way and that a
+/// second process then ended: the job's id, its end, and both logs.
+pub(super) struct TakenOver {
+    pub id: String,
+    pub ended: Value,
+    pub first_log: String,
+    pub second_log: String,
+}
+
+/// Starts an API process, queues a deployment of `app_id`, waits until
+/// `mid_job` (given its id) returns, kills the process, starts a second
+/// one and waits (at most `within`) until the job ends; records the time
+/// from the kill to the end in `scenario`.
+pub(super) async fn killed_mid_job<S, B>(
+    svc: &S,
+    fx: &super::Deploys,
+    master_key: &str,
+    app_id: &str,
+    mid_job: impl AsyncFnOnce(&str),
+    within: Duration,
+    scenario: &mut Scenario,
+) -> TakenOver
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let deployer = &fx.who.deployer_token;
+    let scratch = tempfile::tempdir().expect("dir");
+    let first = Server::start(
+        &binary_env(fx, master_key, 2),
+        &scratch.path().join("first.log"),
+    )
+    .await;
+    let id = queue_deploy(svc, deployer, app_id).await;
+    mid_job(&id).await;
+    let first_log = first.output();
+    drop(first); // SIGKILL, mid-job
+    let killed = Instant::now();
+
+    let second = Server::start(
+        &binary_env(fx, master_key, 2),
+        &scratch.path().join("second.log"),
+    )
+    .await;
+    let ended = finished(svc, deployer, &id, within).await;
+    scenario.figure("kill to the job's end", format!("{:.1?}", killed.elapsed()));
+    let second_log = second.stop();
+    TakenOver {
+        id,
+        ended,
+        first_log,
+        second_log,
+    }
 }
 
 /// Exactly one container of the application on `host`, running.
@@ -240,7 +299,6 @@ async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
     let master_key = random_master_key();
     let (fx, svc) = deploys_with(backend, 2, &master_key, false).await;
     let deployer = fx.who.deployer_token.clone();
-    let scratch = tempfile::tempdir().expect("dir");
     let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
     let app_id = create_app(
         &svc,
@@ -256,25 +314,21 @@ async fn a_job_whose_api_was_killed_ends_after_a_restart(backend: Backend) {
     )
     .await;
 
-    let first = Server::start(
-        &binary_env(&fx, &master_key, 2),
-        &scratch.path().join("first.log"),
+    let TakenOver {
+        id,
+        ended,
+        first_log,
+        second_log,
+    } = killed_mid_job(
+        &svc,
+        &fx,
+        &master_key,
+        &app_id,
+        async |id: &str| wait_for_target(&svc, &deployer, id, None, "checking").await,
+        DEPLOY_WITHIN,
+        &mut scenario,
     )
     .await;
-    let id = queue_deploy(&svc, &deployer, &app_id).await;
-    wait_for_target(&svc, &deployer, &id, None, "checking").await;
-    let first_log = first.output();
-    drop(first); // SIGKILL, mid-deploy
-    let killed = Instant::now();
-
-    let second = Server::start(
-        &binary_env(&fx, &master_key, 2),
-        &scratch.path().join("second.log"),
-    )
-    .await;
-    let ended = finished(&svc, &deployer, &id, DEPLOY_WITHIN).await;
-    scenario.figure("kill to the job's end", format!("{:.1?}", killed.elapsed()));
-    let second_log = second.stop();
     assert_eq!(ended["state"], "succeeded", "{ended}");
     assert_eq!(ended["attempt"], 2, "taken over once");
     for host in fx.hosts() {
