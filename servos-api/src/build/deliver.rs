@@ -79,13 +79,11 @@ pub async fn save_load(
         .zip(&piped.sinks)
         .filter(|(_, out)| out.exit_status != Some(0))
         .map(|((name, _), out)| {
-            let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-            let why = if why.contains("no space left on device") {
-                format!("the server's disk is full: {why}")
-            } else {
-                why
-            };
-            format!("{name}: docker load failed: {why}")
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            format!(
+                "{name}: {}",
+                docker::failure_reason("docker load", stderr.trim())
+            )
         })
         .collect();
     if !failed.is_empty() {

@@ -77,13 +77,23 @@ pub async fn logout(
 /// How Docker says that a write found no room.
 const NO_SPACE: &str = "no space left on device";
 
+/// Why `command` failed on a server, from its error output: one that ran
+/// out of room says first that the server's disk is full.
+pub fn failure_reason(command: &str, stderr: &str) -> String {
+    if stderr.contains(NO_SPACE) {
+        format!("the server's disk is full: {command} failed: {stderr}")
+    } else {
+        format!("{command} failed: {stderr}")
+    }
+}
+
 /// A failed `docker pull` as a step's failure: one that ran out of room
 /// says first that the server's disk is full, then Docker's own words.
 pub fn pull_failure(error: SshError) -> StepError {
     match error {
-        SshError::RemoteFailed { stderr, .. } if stderr.contains(NO_SPACE) => StepError::failed(
-            format!("the server's disk is full: docker pull failed: {stderr}"),
-        ),
+        SshError::RemoteFailed { stderr, .. } if stderr.contains(NO_SPACE) => {
+            StepError::failed(failure_reason("docker pull", &stderr))
+        }
         other => other.into(),
     }
 }
